@@ -1,0 +1,104 @@
+"""Run the course notebooks in order with papermill, as one experiment.
+
+Each executed notebook, every figure it drew and a short results summary land under
+``runs/<name>/``. The same parameters reach every notebook, so
+``run_course(data_dir="data/gtzan", parameters={"epochs": 50})`` is a real experiment.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+
+from .paths import atomic_write_text, project_root, resolve_path
+from .runs import load_metrics
+
+
+def course_notebooks(folder: str | os.PathLike | None = None) -> list[Path]:
+    """The course notebooks (``NN_name.ipynb``), in order."""
+    folder = Path(folder) if folder else project_root() / "notebooks"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"notebooks folder not found: {folder} (run from a Muzo checkout)")
+    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+def run_course(name: str = "course", data_dir: str = "", parameters: dict | None = None,
+               only: list[str] | None = None, notebooks_dir: str | os.PathLike | None = None,
+               log=print) -> Path:
+    """Execute every course notebook (or those whose names start with an entry of ``only``).
+
+    Args:
+        name: the run's name; everything goes to ``runs/<name>/``.
+        data_dir: dataset folder passed to every notebook ("" = built-in generated data).
+        parameters: extra papermill parameters; each notebook receives only those its
+            ``parameters`` cell defines.
+        only: e.g. ``["00", "03"]`` to run a subset.
+
+    Returns:
+        The run folder, holding ``notebooks/``, ``figures/`` and ``summary.md``.
+    """
+    import papermill as pm
+
+    run_dir = resolve_path(Path("runs") / name)
+    out_dir = run_dir / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    notebooks = [nb for nb in course_notebooks(notebooks_dir)
+                 if not only or any(nb.name.startswith(prefix) for prefix in only)]
+    timings = []
+    for nb_path in notebooks:
+        known = _parameter_names(nb_path)
+        params = {"data_dir": data_dir, "run_dir": str(run_dir), **(parameters or {})}
+        params = {k: v for k, v in params.items() if k in known}
+        log(f"[{time.strftime('%H:%M:%S')}] running {nb_path.name} ...")
+        start = time.perf_counter()
+        out = out_dir / nb_path.name
+        pm.execute_notebook(str(nb_path), str(out), parameters=params, kernel_name="python3",
+                            cwd=str(nb_path.parent), progress_bar=False)
+        seconds = time.perf_counter() - start
+        timings.append((nb_path.name, seconds))
+        figures = _export_figures(out, run_dir / "figures")
+        log(f"    done in {seconds:.0f} s, {figures} figure(s)")
+    summary = _summary(run_dir, timings, data_dir)
+    atomic_write_text(run_dir / "summary.md", summary)
+    log(summary)
+    return run_dir
+
+
+def _parameter_names(nb_path: Path) -> set[str]:
+    nb = nbformat.read(nb_path, as_version=4)
+    for cell in nb.cells:
+        if "parameters" in cell.metadata.get("tags", []):
+            return {line.split("=")[0].split(":")[0].strip() for line in cell.source.splitlines()
+                    if "=" in line and not line.lstrip().startswith("#")}
+    return set()
+
+
+def _export_figures(executed: Path, folder: Path) -> int:
+    """Save every PNG output of an executed notebook as ``<notebook>_<n>.png``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for cell in nbformat.read(executed, as_version=4).cells:
+        for output in cell.get("outputs", []):
+            png = output.get("data", {}).get("image/png")
+            if png:
+                count += 1
+                (folder / f"{executed.stem}_{count:02d}.png").write_bytes(base64.b64decode(png))
+    return count
+
+
+def _summary(run_dir: Path, timings: list[tuple[str, float]], data_dir: str) -> str:
+    lines = [f"# Muzo course run `{run_dir.name}`", "",
+             f"Dataset: {data_dir or 'built-in generated dataset'}; python {sys.version.split()[0]}", "",
+             "| notebook | minutes |", "|---|---|"]
+    lines += [f"| {name} | {seconds / 60:.1f} |" for name, seconds in timings]
+    metrics = load_metrics(run_dir)
+    if metrics:
+        lines += ["", "Test split, track level:", "", "| model | accuracy % | macro F1 % | tracks |", "|---|---|---|---|"]
+        for name, m in metrics.items():
+            if "accuracy" in m:
+                lines.append(f"| {name} | {m['accuracy']:.1f} | {m.get('macro_f1', float('nan')):.1f} | {m.get('n', '')} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,288 @@
+"""Find a genre dataset on disk, list every track in a manifest, split it without leaks.
+
+Layout: ``<root>/<genre>/<file>`` or ``<root>/<genre>/<subgenre>/<file>``. GTZAN's own
+layout (``genres/blues/blues.00000.wav``) is recognised, with its known corrupt file,
+its artists and the fault-filtered split of Kereliuk, Sturm & Larsen (2015).
+
+A scan never stops on a bad file: each file becomes a manifest row whose ``status`` is
+``"ok"`` or ``"skipped"``, with a one-line ``reason``.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+from .audio import AUDIO_EXTENSIONS, AudioDecodeError, audio_info
+
+GTZAN_GENRES = ("blues", "classical", "country", "disco", "hiphop",
+                "jazz", "metal", "pop", "reggae", "rock")
+#: Files of GTZAN known to be unusable (jazz.00054 does not decode).
+GTZAN_CORRUPT = {"jazz.00054": "known corrupt GTZAN file"}
+_GTZAN_NAME = re.compile(r"^(?P<genre>[a-z]+)\.(?P<num>\d{5})$")
+#: Optional per-dataset metadata file at the dataset root (columns ``path``, ``artist``).
+METADATA_FILE = "metadata.csv"
+#: Peak level under which a file counts as silent (about -80 dBFS).
+SILENCE_PEAK = 1e-4
+
+MANIFEST_COLUMNS = ["track_id", "path", "genre", "subgenre", "artist", "duration",
+                    "sample_rate", "channels", "status", "reason"]
+
+
+class DatasetError(ValueError):
+    """The dataset as a whole cannot be used (missing folder, fewer than two genres...)."""
+
+
+def scan_dataset(root: str | os.PathLike, min_duration: float = 3.0,
+                 check_audio: bool = True) -> pd.DataFrame:
+    """List every file under ``root`` as one manifest row.
+
+    Args:
+        root: dataset folder (``<root>/<genre>/[<subgenre>/]<file>``; a single ``genres/``
+            or ``genres_original/`` folder inside it, as GTZAN ships, is entered).
+        min_duration: shortest usable track, in seconds; shorter ones are skipped.
+        check_audio: decode every file once to catch truncated, corrupt or silent audio
+            (a few ms per WAV); ``False`` trusts the headers.
+
+    Returns:
+        DataFrame with :data:`MANIFEST_COLUMNS`, sorted by ``track_id``. ``status`` is
+        ``"ok"`` or ``"skipped"`` and ``reason`` says why a file was skipped.
+        ``manifest.attrs`` holds ``root``, ``is_gtzan`` and ``empty_genres``.
+
+    Raises:
+        DatasetError: the folder is missing, or fewer than two genres have usable audio.
+    """
+    root = _dataset_root(Path(root).expanduser())
+    genre_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    artists = _read_artist_metadata(root)
+    rows = []
+    for genre_dir in genre_dirs:
+        for path in sorted(p for p in genre_dir.rglob("*") if p.is_file()):
+            if any(part.startswith(".") for part in path.relative_to(root).parts):
+                continue  # .DS_Store, editor swap files, ...
+            rows.append(_manifest_row(root, genre_dir.name, path, min_duration, check_audio, artists))
+    manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
+    is_gtzan = _looks_like_gtzan(manifest)
+    if is_gtzan:
+        _apply_gtzan_knowledge(manifest)
+    manifest = manifest.sort_values("track_id", kind="stable").reset_index(drop=True)
+    ok_genres = sorted(manifest.loc[manifest.status == "ok", "genre"].unique())
+    if len(ok_genres) < 2:
+        raise DatasetError(
+            f"{root}: found usable audio in {len(ok_genres)} genre folder(s) {ok_genres}; "
+            "a dataset needs at least two, laid out as <root>/<genre>/<audio files>")
+    manifest.attrs.update(root=str(root), is_gtzan=is_gtzan,
+                          empty_genres=[d.name for d in genre_dirs if d.name not in ok_genres])
+    return manifest
+
+
+def usable_tracks(manifest: pd.DataFrame) -> pd.DataFrame:
+    """The rows whose audio can be used (``status == "ok"``)."""
+    return manifest[manifest.status == "ok"].reset_index(drop=True)
+
+
+def skipped_report(manifest: pd.DataFrame) -> list[str]:
+    """One line per skipped file and per empty genre folder, for notebooks and logs."""
+    lines = [f"skipped {row.path}: {row.reason}"
+             for row in manifest[manifest.status != "ok"].itertuples()]
+    lines += [f"genre folder {g!r} has no usable audio" for g in manifest.attrs.get("empty_genres", [])]
+    return lines
+
+
+def _dataset_root(root: Path) -> Path:
+    if not root.is_dir():
+        raise DatasetError(f"dataset folder not found: {root}")
+    children = [d for d in root.iterdir() if not d.name.startswith(".")]
+    if len(children) == 1 and children[0].is_dir() and children[0].name in ("genres", "genres_original"):
+        return children[0]
+    return root
+
+
+def _manifest_row(root: Path, genre: str, path: Path, min_duration: float,
+                  check_audio: bool, artists: dict) -> dict:
+    rel = path.relative_to(root)
+    subgenre = rel.parts[1] if len(rel.parts) > 2 else ""
+    row = dict(track_id=rel.with_suffix("").as_posix(), path=str(path), genre=genre,
+               subgenre=subgenre, artist=artists.get(rel.as_posix(), ""), duration=np.nan,
+               sample_rate=0, channels=0, status="skipped", reason="")
+    if path.suffix.lower() not in AUDIO_EXTENSIONS:
+        row["reason"] = f"not an audio file ({path.suffix or 'no extension'})"
+        return row
+    try:
+        info = audio_info(path)
+        row.update(duration=info["duration"], sample_rate=info["sample_rate"], channels=info["channels"])
+        if check_audio:
+            row["duration"] = _check_decodes(path, info)
+    except AudioDecodeError as exc:
+        row["reason"] = str(exc)
+        return row
+    if row["duration"] < min_duration:
+        row["reason"] = f"too short ({row['duration']:.2f} s < {min_duration:g} s)"
+        return row
+    row.update(status="ok")
+    return row
+
+
+def _check_decodes(path: Path, info: dict) -> float:
+    """Decode the whole file once; return its real duration (s). Raises on corrupt/silent audio."""
+    try:
+        y, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise AudioDecodeError(f"decoding failed ({first})") from None
+    if y.size == 0:
+        raise AudioDecodeError("no audio frames in file")
+    if not np.all(np.isfinite(y)):
+        raise AudioDecodeError("audio contains NaN or infinite samples")
+    if np.abs(y).max() < SILENCE_PEAK:
+        raise AudioDecodeError("silent (peak below -80 dBFS)")
+    return y.shape[0] / sr
+
+
+def _read_artist_metadata(root: Path) -> dict:
+    meta = root / METADATA_FILE
+    if not meta.is_file():
+        return {}
+    table = pd.read_csv(meta, dtype=str).fillna("")
+    if not {"path", "artist"} <= set(table.columns):
+        return {}
+    return dict(zip(table["path"], table["artist"]))
+
+
+# ---------------------------------------------------------------- GTZAN
+
+def _looks_like_gtzan(manifest: pd.DataFrame) -> bool:
+    if manifest.empty:
+        return False
+    names = manifest.track_id.map(lambda t: t.rsplit("/", 1)[-1])
+    match = names.map(lambda n: _GTZAN_NAME.match(n))
+    return bool(match.map(bool).all()
+                and all(m["genre"] == g for m, g in zip(match, manifest.genre))
+                and set(manifest.genre) <= set(GTZAN_GENRES))
+
+
+def _apply_gtzan_knowledge(manifest: pd.DataFrame) -> None:
+    names = manifest.track_id.map(lambda t: t.rsplit("/", 1)[-1])
+    groups = gtzan_artist_groups()
+    manifest["artist"] = [a or (f"gtzan-artist-{groups[n]}" if n in groups else "")
+                          for a, n in zip(manifest.artist, names)]
+    for i, name in names.items():
+        if name in GTZAN_CORRUPT and manifest.at[i, "status"] == "ok":
+            manifest.at[i, "status"] = "skipped"
+            manifest.at[i, "reason"] = GTZAN_CORRUPT[name]
+
+
+def _resource(name: str) -> str:
+    return (resources.files("muzo_lib") / "resources" / "gtzan" / name).read_text()
+
+
+def gtzan_artist_groups() -> dict[str, str]:
+    """GTZAN track name (``blues.00000``) -> artist group id (Foleis & Tavares, 2020)."""
+    lines = _resource("artist_groups.tsv").splitlines()[1:]
+    return dict(line.split("\t") for line in lines if line)
+
+
+def gtzan_fault_filtered_split() -> dict[str, str]:
+    """GTZAN track name -> ``"train"|"valid"|"test"`` in the fault-filtered, artist-disjoint
+    split of Kereliuk, Sturm & Larsen (2015): 443 / 197 / 290 tracks; faulty tracks absent."""
+    split = {}
+    for part in ("train", "valid", "test"):
+        for line in _resource(f"{part}_filtered.txt").split():
+            split[Path(line).stem] = part
+    return split
+
+
+# ---------------------------------------------------------------- splits
+
+@dataclass(frozen=True)
+class SplitInfo:
+    """How a split was made, for the notebooks to state honestly."""
+    strategy: str
+    note: str
+
+
+def make_split(manifest: pd.DataFrame, seed: int = 0, valid_size: float = 0.15,
+               test_size: float = 0.15, strategy: str = "auto") -> tuple[pd.DataFrame, SplitInfo]:
+    """Assign every usable track to ``train``/``valid``/``test``.
+
+    Splits are per track, so the segments of one track never land in two splits.
+
+    Args:
+        manifest: from :func:`scan_dataset`.
+        seed: makes the split repeatable.
+        valid_size, test_size: fractions of the tracks (approximate when grouping).
+        strategy: ``"gtzan"`` (the fault-filtered split; faulty tracks dropped),
+            ``"artist"`` (stratified by genre, grouped by artist: no artist on two sides),
+            ``"track"`` (stratified by genre only), or ``"auto"``: ``gtzan`` for a full
+            GTZAN, ``artist`` where every genre has at least 3 artists, else ``track``.
+
+    Returns:
+        ``(split, info)``: ``split`` has columns ``track_id, genre, artist, split``;
+        ``info`` names the strategy and warns where artists may leak.
+    """
+    tracks = usable_tracks(manifest)[["track_id", "genre", "artist"]].copy()
+    if strategy == "auto":
+        strategy = _auto_strategy(manifest, tracks)
+    if strategy == "gtzan":
+        official = gtzan_fault_filtered_split()
+        names = tracks.track_id.map(lambda t: t.rsplit("/", 1)[-1])
+        tracks["split"] = names.map(official)
+        dropped = int(tracks.split.isna().sum())
+        tracks = tracks.dropna(subset=["split"]).reset_index(drop=True)
+        info = SplitInfo("gtzan", "GTZAN fault-filtered, artist-disjoint split (Kereliuk et al. 2015); "
+                                  f"{dropped} track(s) on the fault list left out")
+    elif strategy in ("artist", "track"):
+        groups = tracks.artist.where(tracks.artist != "", tracks.track_id) if strategy == "artist" else tracks.track_id
+        tracks["split"] = _grouped_stratified_split(tracks.genre.to_numpy(), groups.to_numpy(),
+                                                    seed, valid_size, test_size)
+        info = (SplitInfo("artist", "stratified by genre, grouped by artist: no artist on two sides")
+                if strategy == "artist" else
+                SplitInfo("track", "stratified by genre, per track; artists are unknown or too few "
+                                   "per genre, so one artist may sit on both sides (optimistic scores)"))
+    else:
+        raise ValueError(f"unknown split strategy {strategy!r}; use auto, gtzan, artist or track")
+    return tracks, info
+
+
+def _auto_strategy(manifest: pd.DataFrame, tracks: pd.DataFrame) -> str:
+    if manifest.attrs.get("is_gtzan"):
+        official = gtzan_fault_filtered_split()
+        names = set(tracks.track_id.map(lambda t: t.rsplit("/", 1)[-1]))
+        if len(names & official.keys()) >= 0.9 * len(official):
+            return "gtzan"
+    known = tracks[tracks.artist != ""]
+    if len(known) == len(tracks) and known.groupby("genre").artist.nunique().min() >= 3:
+        return "artist"
+    return "track"
+
+
+def _grouped_stratified_split(labels, groups, seed, valid_size, test_size) -> np.ndarray:
+    """Greedy stratified group split: per genre, whole groups go to the side that is
+    furthest below its target share. Deterministic for a seed."""
+    rng = np.random.default_rng(seed)
+    out = np.empty(len(labels), dtype=object)
+    targets = {"test": test_size, "valid": valid_size, "train": 1.0 - valid_size - test_size}
+    for genre in sorted(set(labels)):
+        idx = np.flatnonzero(labels == genre)
+        genre_groups = sorted(set(groups[idx]))
+        rng.shuffle(genre_groups)
+        sizes = {g: int((groups[idx] == g).sum()) for g in genre_groups}
+        filled = dict.fromkeys(targets, 0)
+        total = len(idx)
+        # the two small sides first get one group each (when there are enough groups)
+        order = ["test", "valid"] if len(genre_groups) >= 3 else []
+        for g in genre_groups:
+            if order:
+                side = order.pop(0)
+            else:
+                side = min(targets, key=lambda s: (filled[s] + sizes[g]) / total - targets[s]
+                           if targets[s] > 0 else np.inf)
+            filled[side] += sizes[g]
+            out[idx[groups[idx] == g]] = side
+    return out.astype(str)

@@ -1,0 +1,72 @@
+"""Where things live: the project root, relative paths, atomic writes.
+
+Notebooks run in different working directories (papermill: the caller's; nbval: the
+notebook's folder), so every relative path a user passes is resolved against one
+place, the project root, instead of against whatever the current directory is.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+ROOT_ENV = "MUZO_ROOT"
+
+
+def project_root() -> Path:
+    """The folder relative paths are resolved against.
+
+    ``$MUZO_ROOT`` when set (tests use it to keep runs out of the checkout); else the
+    checkout that holds this package (an editable install); else the current directory.
+    """
+    env = os.environ.get(ROOT_ENV)
+    if env:
+        return Path(env).expanduser().resolve()
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").exists() and (checkout / "notebooks").is_dir():
+        return checkout
+    return Path.cwd().resolve()
+
+
+def resolve_path(path: str | os.PathLike) -> Path:
+    """An absolute path for ``path``: absolute paths and ``~`` stay, relative ones hang
+    from :func:`project_root`."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else project_root() / p
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_path)`` then rename onto ``path``.
+
+    A crash or Ctrl-C mid-write leaves the previous file (or none), never half a file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def atomic_write_json(path: str | os.PathLike, obj) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(obj):
+    # numpy scalars and paths turn up in metrics; write them as plain JSON values
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, os.PathLike):
+        return str(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} as JSON")

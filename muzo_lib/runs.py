@@ -1,0 +1,140 @@
+"""A run: one folder that holds everything an experiment produces.
+
+Every notebook starts with :func:`prepare_run`. The first one to run scans the dataset
+and makes the split; later ones load both, so a full ordered course does the work once
+and each notebook still runs on its own.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .cache import LogMelCache
+from .datasets import SplitInfo, make_split, scan_dataset, skipped_report
+from .paths import atomic_write_json, atomic_write_text, resolve_path
+from .spectrogram import MelConfig
+
+DEFAULT_RUN_DIR = "runs/course"
+
+
+@dataclass
+class RunData:
+    """The dataset of a run: every file scanned, the usable tracks and their split."""
+    run_dir: Path
+    data_dir: Path
+    manifest: pd.DataFrame          # one row per file, skipped ones included
+    tracks: pd.DataFrame            # usable tracks with a ``split`` column
+    split_info: SplitInfo
+    classes: list[str] = field(default_factory=list)
+
+    def subset(self, split: str) -> pd.DataFrame:
+        """Tracks of one split (``"train"``, ``"valid"`` or ``"test"``)."""
+        return self.tracks[self.tracks.split == split].reset_index(drop=True)
+
+    def labels(self, split: str) -> np.ndarray:
+        """Integer class indices (into :attr:`classes`) of one split's tracks."""
+        return self.subset(split).genre.map(self.classes.index).to_numpy()
+
+    def skipped(self) -> list[str]:
+        return skipped_report(self.manifest)
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.run_dir / "cache"
+
+    def logmels(self, config: MelConfig | None = None, n_jobs: int | None = None,
+                progress: bool = True) -> dict[str, np.ndarray]:
+        """track_id -> cached log-mel ``(n_mels, frames)`` for every usable track.
+
+        Tracks that fail to decode here (rare: the scan already decoded them) are dropped
+        from :attr:`tracks` and reported in the manifest, never silently lost.
+        """
+        cache = LogMelCache(self.cache_dir, config)
+        arrays, errors = cache.build(self.tracks.path, n_jobs=n_jobs, progress=progress)
+        if errors:
+            bad = self.tracks.path.isin(errors)
+            self.manifest.loc[self.manifest.path.isin(errors), ["status", "reason"]] = \
+                [["skipped", errors[p]] for p in self.manifest.path[self.manifest.path.isin(errors)]]
+            self.tracks = self.tracks[~bad].reset_index(drop=True)
+        return {t: arrays[p] for t, p in zip(self.tracks.track_id, self.tracks.path)}
+
+
+def dataset_dir(data_dir: str | os.PathLike | None) -> Path:
+    """The dataset folder: ``data_dir`` resolved from the project root, or the built-in
+    generated dataset (made on first use) when ``data_dir`` is empty or ``None``."""
+    if data_dir:
+        return resolve_path(data_dir)
+    from .synth import ensure_generated_dataset
+    return ensure_generated_dataset()
+
+
+def prepare_run(data_dir: str | os.PathLike | None = None, run_dir: str | os.PathLike = DEFAULT_RUN_DIR,
+                seed: int = 0, split_strategy: str = "auto", valid_size: float = 0.15,
+                test_size: float = 0.15, min_duration: float = 3.0) -> RunData:
+    """Scan the dataset and split it, or load both from ``run_dir`` if an earlier
+    notebook of this run already did it with the same settings.
+
+    Args:
+        data_dir: dataset folder; empty/``None`` = the built-in generated dataset.
+        run_dir: where this run's artefacts live (relative paths hang from the project root).
+        seed: makes the split repeatable.
+        split_strategy: ``auto``, ``gtzan``, ``artist`` or ``track`` (see :func:`make_split`).
+        valid_size, test_size: fractions of the tracks.
+        min_duration: shortest usable track, seconds.
+
+    Writes ``manifest.csv``, ``split.csv`` and ``dataset.json`` into ``run_dir``.
+    """
+    root = dataset_dir(data_dir)
+    run = resolve_path(run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    settings = dict(data_dir=str(root), seed=seed, split_strategy=split_strategy,
+                    valid_size=valid_size, test_size=test_size, min_duration=min_duration)
+    meta_path = run / "dataset.json"
+    if meta_path.exists() and (run / "manifest.csv").exists() and (run / "split.csv").exists():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("settings") == settings:
+            return _load_run(run, root, meta)
+    manifest = scan_dataset(root, min_duration=min_duration)
+    split, info = make_split(manifest, seed=seed, valid_size=valid_size, test_size=test_size,
+                             strategy=split_strategy)
+    atomic_write_text(run / "manifest.csv", manifest.to_csv(index=False))
+    atomic_write_text(run / "split.csv", split.to_csv(index=False))
+    atomic_write_json(meta_path, {"settings": settings, "split_strategy": info.strategy,
+                                  "split_note": info.note, "is_gtzan": manifest.attrs["is_gtzan"],
+                                  "empty_genres": manifest.attrs["empty_genres"]})
+    return _run_data(run, root, manifest, split, info)
+
+
+def _load_run(run: Path, root: Path, meta: dict) -> RunData:
+    manifest = pd.read_csv(run / "manifest.csv", keep_default_na=False,
+                           dtype={"subgenre": str, "artist": str, "reason": str})
+    manifest.attrs.update(root=str(root), is_gtzan=meta["is_gtzan"], empty_genres=meta["empty_genres"])
+    split = pd.read_csv(run / "split.csv", keep_default_na=False, dtype={"artist": str})
+    return _run_data(run, root, manifest, split, SplitInfo(meta["split_strategy"], meta["split_note"]))
+
+
+def _run_data(run: Path, root: Path, manifest: pd.DataFrame, split: pd.DataFrame, info: SplitInfo) -> RunData:
+    tracks = manifest[manifest.status == "ok"].drop(columns=["status", "reason"]).merge(
+        split[["track_id", "split"]], on="track_id", how="inner")
+    return RunData(run_dir=run, data_dir=root, manifest=manifest, tracks=tracks.reset_index(drop=True),
+                   split_info=info, classes=sorted(tracks.genre.unique()))
+
+
+def save_metrics(run_dir: str | os.PathLike, name: str, metrics: dict) -> Path:
+    """Write one model's scores to ``<run_dir>/metrics/<name>.json`` (atomically).
+
+    The course summary lists every file there; put ``accuracy`` and ``macro_f1`` (percent,
+    track level, test split) at the top level so they appear in the summary table.
+    """
+    return atomic_write_json(resolve_path(run_dir) / "metrics" / f"{name}.json", metrics)
+
+
+def load_metrics(run_dir: str | os.PathLike) -> dict[str, dict]:
+    """Every ``metrics/<name>.json`` of a run, by name."""
+    folder = resolve_path(run_dir) / "metrics"
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}

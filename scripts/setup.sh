@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Make .venv in the checkout (if missing) and install Muzo with its test tools into it.
+# Re-installs only when pyproject.toml changed. Sourced by course.sh and test.sh.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "muzo: creating .venv with $($python --version)"
+  "$python" -m venv .venv
+fi
+stamp=.venv/.muzo-installed
+want=$(sha1sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "muzo: installing dependencies into .venv (a few minutes the first time)"
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  # torch is pinned in pyproject.toml (torch==2.13.0): on a CPU machine that is the CPU build.
+  .venv/bin/python -m pip install --quiet -e ".[test]"
+  echo "$want" > "$stamp"
+fi

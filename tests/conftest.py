@@ -1,0 +1,56 @@
+"""Fixtures: real GTZAN clips (when present) and running notebooks with papermill."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = REPO / "notebooks"
+REAL_DATA_ENV = "MUZO_REAL_DATA"
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """``$MUZO_REAL_DATA`` (61 real GTZAN clips in CI); skips the test when it is not set."""
+    value = os.environ.get(REAL_DATA_ENV)
+    if not value or not Path(value).is_dir():
+        pytest.skip(f"set {REAL_DATA_ENV} to the gtzan_mini folder to run tests on real audio")
+    return Path(value).resolve()
+
+
+@pytest.fixture(scope="session")
+def real_run_dir(tmp_path_factory) -> Path:
+    """One run folder shared by every notebook run on the real clips, as in the course."""
+    return tmp_path_factory.mktemp("real-run")
+
+
+@pytest.fixture
+def run_notebook(tmp_path):
+    """Execute ``notebooks/<name>`` with papermill and these parameters; return the
+    executed notebook (nbformat) so the test can read its outputs."""
+    import nbformat
+    import papermill as pm
+
+    def run(name: str, **parameters):
+        out = tmp_path / name
+        pm.execute_notebook(str(NOTEBOOKS / name), str(out), parameters=parameters,
+                            kernel_name="python3", cwd=str(NOTEBOOKS), progress_bar=False,
+                            log_output=False)
+        return nbformat.read(out, as_version=4)
+
+    return run
+
+
+def notebook_text(nb) -> str:
+    """Every stream and text/plain output of an executed notebook, joined."""
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                parts.append(out.get("text", ""))
+            elif "data" in out and "text/plain" in out["data"]:
+                parts.append(out["data"]["text/plain"])
+    return "\n".join(parts)
