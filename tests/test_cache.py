@@ -1,0 +1,62 @@
+import os
+import time
+
+import numpy as np
+import pytest
+
+from muzo_lib.cache import LogMelCache
+from muzo_lib.spectrogram import MelConfig, librosa_logmel
+from muzo_lib.audio import load_audio
+from tests.helpers import tone, write
+
+
+def test_computes_once_then_loads(tmp_path, monkeypatch):
+    path = write(tmp_path / "a.wav", tone(3.0))
+    cache = LogMelCache(tmp_path / "cache", MelConfig(n_mels=64))
+    first = cache.load(path)
+    assert first.dtype == np.float16 and first.shape == (64, MelConfig().frames(3.0))
+    np.testing.assert_allclose(first, librosa_logmel(load_audio(path), MelConfig(n_mels=64)), atol=0.05)
+    calls = []
+    monkeypatch.setattr("muzo_lib.cache.load_audio", lambda *a, **k: calls.append(a))
+    np.testing.assert_array_equal(cache.load(path), first)
+    assert calls == []  # warm: no decoding
+
+
+def test_key_covers_settings_and_file_identity(tmp_path):
+    path = write(tmp_path / "a.wav", tone(3.0))
+    a = LogMelCache(tmp_path / "c", MelConfig())
+    b = LogMelCache(tmp_path / "c", MelConfig(hop_length=256))
+    c = LogMelCache(tmp_path / "c", MelConfig(), duration=2.0)
+    assert len({a.path_for(path), b.path_for(path), c.path_for(path)}) == 3
+    assert c.load(path).shape[1] == MelConfig().frames(2.0)
+    before = a.path_for(path)
+    a.load(path)
+    time.sleep(0.01)
+    write(path, tone(3.0, freq=660.0))          # the file changes: its entry must too
+    os.utime(path, ns=(time.time_ns(), time.time_ns()))
+    assert a.path_for(path) != before
+    fresh = a.load(path)
+    assert not np.array_equal(fresh, np.load(before))
+
+
+def test_build_reports_bad_files_and_keeps_going(tmp_path):
+    good = [write(tmp_path / f"{i}.wav", tone(2.0, seed=i)) for i in range(3)]
+    bad = tmp_path / "bad.wav"
+    bad.write_text("nope")
+    arrays, errors = LogMelCache(tmp_path / "c").build(good + [bad], n_jobs=2, progress=False)
+    assert set(arrays) == {str(p) for p in good}
+    assert list(errors) == [str(bad)] and "not decodable" in errors[str(bad)]
+
+
+def test_no_partial_files_left_behind(tmp_path, monkeypatch):
+    path = write(tmp_path / "a.wav", tone(2.0))
+    cache = LogMelCache(tmp_path / "c")
+
+    def broken_save(f, array):
+        f.write(b"half")
+        raise KeyboardInterrupt
+    monkeypatch.setattr("muzo_lib.cache.np.save", broken_save)
+    with pytest.raises(KeyboardInterrupt):
+        cache.load(path)
+    assert not cache.path_for(path).exists()
+    assert list(cache.folder.iterdir()) == []
