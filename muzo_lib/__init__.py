@@ -5,11 +5,11 @@ training -> classifiers -> notebooks and CLI.
 """
 from .audio import AUDIO_EXTENSIONS, AudioDecodeError, audio_info, fix_length, load_audio, segment_signal
 from .cache import LogMelCache, file_identity
-from .datasets import (DatasetError, SplitInfo, gtzan_artist_groups, gtzan_fault_filtered_split, make_split,
-                       scan_dataset, skipped_report, usable_tracks)
+from .datasets import (DatasetError, SplitInfo, gtzan_artist_groups, gtzan_fault_filtered_split, layout_tree,
+                       leakage_report, make_split, scan_dataset, skipped_report, usable_tracks)
 from .evaluation import classification_metrics, track_probabilities
 from .paths import atomic_write, atomic_write_json, atomic_write_text, project_root, resolve_path
-from .runs import DEFAULT_RUN_DIR, RunData, dataset_dir, prepare_run
+from .runs import DEFAULT_RUN_DIR, RunData, dataset_dir, load_metrics, prepare_run, save_metrics
 from .spectrogram import LogMelSpectrogram, MelConfig, librosa_logmel, power_to_db
 
 __version__ = "0.1.0"
