@@ -86,15 +86,20 @@ def refresh(path: Path, timeout: int = 1200) -> None:
         finally:
             if env_root is None:
                 os.environ.pop("MUZO_ROOT", None)
+    count = 0
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        if CHECK not in cell.source:
-            cell.outputs = []
-        cell.execution_count = None
-        for out in cell.get("outputs", []):
-            out.pop("execution_count", None) if out.get("output_type") != "execute_result" else out.update(execution_count=None)
         cell.metadata.pop("execution", None)
+        if CHECK in cell.source:
+            count += 1  # nbval refuses stored outputs of a cell without an execution count
+            cell.execution_count = count
+            for out in cell.outputs:
+                if out.get("output_type") == "execute_result":
+                    out["execution_count"] = count
+        else:
+            cell.outputs = []
+            cell.execution_count = None
     nb.metadata.pop("widgets", None)
     nbformat.write(nb, path)
 
