@@ -116,8 +116,9 @@ class LogMelSpectrogram(nn.Module):
     FRAMES_PER_CHUNK = 256
 
     def _mel_chunk(self, frames: torch.Tensor) -> torch.Tensor:
-        spectrum = torch.view_as_real(torch.fft.rfft(frames * self.window, dim=-1)).square().flatten(-2)
-        return torch.cat([spectrum[..., lo:hi] @ getattr(self, f"mel_group_{i}")
+        # .float(): a no-op normally; keeps float32 if a parent model was cast with .half()/.double()
+        spectrum = torch.view_as_real(torch.fft.rfft(frames * self.window.float(), dim=-1)).square().flatten(-2)
+        return torch.cat([spectrum[..., lo:hi] @ getattr(self, f"mel_group_{i}").float()
                           for i, (lo, hi) in enumerate(self._bands)], dim=-1)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
