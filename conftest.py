@@ -9,4 +9,3 @@ def pytest_configure(config):
     # set before any kernel starts, so nbval's kernels inherit it.
     if not os.environ.get("MUZO_ROOT"):
         os.environ["MUZO_ROOT"] = tempfile.mkdtemp(prefix="muzo-tests-")
-    os.environ.setdefault("MPLBACKEND", "Agg")

@@ -19,9 +19,10 @@ def main(argv: list[str] | None = None) -> int:
     course.set_defaults(handler=_course)
 
     args = parser.parse_args(argv)
+    from .course import CourseError
     try:
         return args.handler(args) or 0
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, CourseError) as exc:
         print(f"muzo {args.command}: {exc}", file=sys.stderr)
         return 2
 

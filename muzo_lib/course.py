@@ -14,13 +14,17 @@ from pathlib import Path
 
 import nbformat
 
-from .paths import atomic_write_text, project_root, resolve_path
+from .paths import atomic_write_text, checkout_root, project_root, resolve_path
 from .runs import load_metrics
+
+
+class CourseError(RuntimeError):
+    """A notebook of the course failed; the message names it and the error in one line."""
 
 
 def course_notebooks(folder: str | os.PathLike | None = None) -> list[Path]:
     """The course notebooks (``NN_name.ipynb``), in order."""
-    folder = Path(folder) if folder else project_root() / "notebooks"
+    folder = Path(folder) if folder else (checkout_root() or project_root()) / "notebooks"
     if not folder.is_dir():
         raise FileNotFoundError(f"notebooks folder not found: {folder} (run from a Muzo checkout)")
     return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
@@ -56,8 +60,12 @@ def run_course(name: str = "course", data_dir: str = "", parameters: dict | None
         log(f"[{time.strftime('%H:%M:%S')}] running {nb_path.name} ...")
         start = time.perf_counter()
         out = out_dir / nb_path.name
-        pm.execute_notebook(str(nb_path), str(out), parameters=params, kernel_name="python3",
-                            cwd=str(nb_path.parent), progress_bar=False)
+        try:
+            pm.execute_notebook(str(nb_path), str(out), parameters=params, kernel_name="python3",
+                                cwd=str(nb_path.parent), progress_bar=False)
+        except pm.PapermillExecutionError as exc:
+            raise CourseError(f"{nb_path.name} failed: {exc.ename}: {exc.evalue} "
+                              f"(the executed notebook is {out})") from None
         seconds = time.perf_counter() - start
         timings.append((nb_path.name, seconds))
         figures = _export_figures(out, run_dir / "figures")

@@ -24,10 +24,15 @@ def project_root() -> Path:
     env = os.environ.get(ROOT_ENV)
     if env:
         return Path(env).expanduser().resolve()
+    return checkout_root() or Path.cwd().resolve()
+
+
+def checkout_root() -> Path | None:
+    """The Muzo checkout this package was imported from (an editable install), if any."""
     checkout = Path(__file__).resolve().parent.parent
     if (checkout / "pyproject.toml").exists() and (checkout / "notebooks").is_dir():
         return checkout
-    return Path.cwd().resolve()
+    return None
 
 
 def resolve_path(path: str | os.PathLike) -> Path:

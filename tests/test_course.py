@@ -1,0 +1,42 @@
+"""The course runner and the `muzo course` command, driven as a user would."""
+import subprocess
+import sys
+
+from muzo_lib.course import course_notebooks, run_course
+from muzo_lib.paths import resolve_path
+
+
+def test_course_notebooks_are_ordered_and_each_has_one_parameters_cell():
+    import nbformat
+    notebooks = course_notebooks()
+    names = [nb.name for nb in notebooks]
+    assert names[:2] == ["00_dataset_tour.ipynb", "01_spectrograms.ipynb"] and names == sorted(names)
+    for path in notebooks:
+        cells = [c for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(cells) == 1, path.name
+        assert "data_dir = " in cells[0].source and "run_dir = " in cells[0].source, path.name
+
+
+def test_run_course_writes_notebooks_figures_and_summary(tmp_path):
+    lines = []
+    run_dir = run_course(name="t-course", only=["00"], log=lines.append)
+    assert run_dir == resolve_path("runs/t-course")
+    assert (run_dir / "notebooks" / "00_dataset_tour.ipynb").exists()
+    assert len(list((run_dir / "figures").glob("00_dataset_tour_*.png"))) >= 4
+    summary = (run_dir / "summary.md").read_text()
+    assert "00_dataset_tour.ipynb" in summary and (run_dir / "split.csv").exists()
+    assert any("running 00_dataset_tour" in line for line in lines)
+
+
+def _muzo(*args):
+    return subprocess.run([sys.executable, "-m", "muzo_lib.cli", *args], capture_output=True, text=True)
+
+
+def test_cli_help_and_one_line_errors():
+    done = _muzo("course", "--help")
+    assert done.returncode == 0 and "--data-dir" in done.stdout
+    bad = _muzo("course", "--no-such-flag")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    missing = _muzo("course", "--only", "00", "--data-dir", "/nonexistent/folder", "--name", "t-missing")
+    assert missing.returncode != 0 and "Traceback" not in missing.stderr
+    assert "dataset folder not found" in missing.stderr
