@@ -305,7 +305,7 @@ def complexity_sweep(table: pd.DataFrame, classes: list[str], features: list[str
     rows = []
     for value in values:
         _, s = fit_and_score(*sets["train"], sets, classes, random_state=seed, **{**params, param: value})
-        rows.append({param: value, **{f"{k}_accuracy": v["accuracy"] for k, v in s.items()}})
+        rows.append({param: "None" if value is None else value, **{f"{k}_accuracy": v["accuracy"] for k, v in s.items()}})
     out = pd.DataFrame(rows)
     out["gap"] = out.train_accuracy - out.valid_accuracy
     return out
