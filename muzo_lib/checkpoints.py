@@ -1,0 +1,123 @@
+"""Save and load network checkpoints: weights plus everything needed to use them.
+
+A checkpoint is one ``torch.save`` file holding only plain values and tensors, so it
+loads with ``torch.load(..., weights_only=True)`` (no pickled code runs). It carries the
+model config, the log-mel :class:`MelConfig`, the class list and the crop length, so
+the file alone is enough to predict. Writing is atomic: an interrupted save leaves the
+previous file.
+
+Example:
+    >>> save_checkpoint("runs/course/models/cnn.pt", model, MelConfig(), classes, segment_seconds=3.0)
+    >>> ckpt = load_checkpoint("runs/course/models/cnn.pt", architecture="cnn")
+    >>> ckpt.model, ckpt.classes, ckpt.mel_config
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .models import build_model, config_from_dict, config_to_dict
+from .paths import atomic_write, resolve_path
+from .spectrogram import MelConfig
+
+FORMAT = "muzo-network-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A file that is not a usable Muzo checkpoint, or not the one expected (one line)."""
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the rebuilt network (eval mode, on CPU) and its settings."""
+    model: nn.Module
+    model_config: object
+    mel_config: MelConfig
+    classes: list[str]
+    segment_seconds: float
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def architecture(self) -> str:
+        return self.model_config.architecture
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, mel_config: MelConfig, classes,
+                    segment_seconds: float, extra: dict | None = None) -> Path:
+    """Write ``model``'s weights and settings to ``path`` atomically.
+
+    Args:
+        path: target file (``.pt``/``.pth``); relative paths hang from the project root.
+        model: a network from :mod:`muzo_lib.models` (it has a ``config``).
+        mel_config: the log-mel settings its inputs were made with.
+        classes: class names, in the order of the model's outputs.
+        segment_seconds: crop length the model was trained on, seconds.
+        extra: plain JSON-like values to keep alongside (metrics, history, name).
+
+    Returns:
+        The absolute path written.
+    """
+    state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+    payload = {"format": FORMAT, "version": VERSION, "model_config": config_to_dict(model.config),
+               "mel_config": mel_config.to_dict(), "classes": [str(c) for c in classes],
+               "segment_seconds": float(segment_seconds), "state_dict": state, "extra": _plain(extra or {})}
+    if len(payload["classes"]) != model.config.n_classes:
+        raise ValueError(f"{len(payload['classes'])} class names for a model with {model.config.n_classes} outputs")
+    return atomic_write(resolve_path(path), lambda tmp: torch.save(payload, tmp))
+
+
+def _plain(values: dict) -> dict:
+    """``values`` as plain JSON types (numpy scalars -> numbers), which weights_only loading accepts."""
+    return json.loads(json.dumps(values, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+
+
+def load_checkpoint(path: str | os.PathLike, architecture: str | None = None, classes=None) -> Checkpoint:
+    """Load a checkpoint written by :func:`save_checkpoint` and rebuild its network.
+
+    Args:
+        path: the file; relative paths hang from the project root.
+        architecture: if given (``"cnn"``/``"hybrid"``), the file must hold that architecture.
+        classes: if given, the file's class list must be exactly this one.
+
+    Raises:
+        CheckpointError: with one line: missing file, not a Muzo checkpoint, another
+            architecture, other classes, or weights that do not fit the stored config.
+    """
+    path = resolve_path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path.name}: not a Muzo checkpoint (cannot be read safely: {reason[:120]})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path.name}: not a Muzo checkpoint (no '{FORMAT}' marker)")
+    if payload.get("version", 0) > VERSION:
+        raise CheckpointError(f"{path.name}: written by a newer Muzo (format version {payload['version']})")
+    try:
+        config = config_from_dict(payload["model_config"])
+        mel = MelConfig(**payload["mel_config"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path.name}: damaged checkpoint settings ({exc})") from None
+    if architecture is not None and config.architecture != architecture:
+        raise CheckpointError(f"{path.name} holds a '{config.architecture}' network, not '{architecture}'")
+    stored = list(payload["classes"])
+    if classes is not None and list(classes) != stored:
+        raise CheckpointError(f"{path.name} was trained on classes {stored}, not {list(classes)}")
+    model = build_model(config)
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path.name}: weights do not fit its {config.architecture} config "
+                              f"({str(exc).splitlines()[0][:120]})") from None
+    return Checkpoint(model=model.eval(), model_config=config, mel_config=mel, classes=stored,
+                      segment_seconds=float(payload["segment_seconds"]), extra=payload.get("extra", {}))

@@ -1,0 +1,535 @@
+"""One training loop for every network in Muzo, readable top to bottom (nanoGPT style).
+
+:func:`fit` trains on random fixed-length crops of cached log-mels (3 s by default), so
+an epoch sees each training track ``crops_per_track`` times at different places, and
+evaluates every validation track whole: its log-mel is cut into consecutive segments,
+the network scores them in batches, and the segment probabilities are averaged
+(:func:`muzo_lib.evaluation.track_probabilities`). Track-level accuracy is the headline.
+
+Around that core: AdamW, ReduceLROnPlateau on validation loss, early stopping,
+best-checkpoint saving, a per-epoch history, a progress bar and seed-style log lines;
+mixed precision (CUDA: bf16 or fp16 + GradScaler; CPU: bf16 where the CPU has native
+bf16 instructions, checked at run time), channels_last, gradient accumulation, and a
+CUDA out-of-memory during a step halves the micro-batch and doubles the accumulation
+so the effective batch stays the same. One seed makes a CPU run repeatable.
+
+Example:
+    >>> train = TrackSet.from_run(run, logmels, "train"); valid = TrackSet.from_run(run, logmels, "valid")
+    >>> model = SpectrogramCNN(CNNConfig(n_classes=len(run.classes)))
+    >>> result = fit(model, train, valid, run.classes, MelConfig(), TrainConfig(epochs=10),
+    ...              checkpoint_path=run.run_dir / "models" / "cnn.pt")
+    >>> result.history["val_acc"], result.best_val_acc
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import math
+import os
+import platform
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from .audio import fix_length, load_audio
+from .augment import AugmentConfig, augment_batch, stretch_and_shift
+from .checkpoints import save_checkpoint
+from .evaluation import classification_metrics, track_probabilities
+from .progress import progress_bar
+from .spectrogram import LogMelSpectrogram, MelConfig
+
+
+# ---------------------------------------------------------------- configuration
+
+@dataclass
+class TrainConfig:
+    """Every knob of :func:`fit`, with its unit. Saved next to the weights.
+
+    Attributes:
+        epochs: most passes over the training tracks.
+        batch_size: crops per optimizer micro-step (the loader's batch).
+        learning_rate: AdamW's initial step size.
+        weight_decay: AdamW's decoupled weight decay.
+        segment_seconds: crop length for training and segment length for evaluation, s.
+        crops_per_track: random crops drawn from each training track per epoch.
+        lr_patience: epochs without validation-loss improvement before the LR is cut.
+        lr_factor: factor the LR is multiplied by at each cut.
+        early_stopping_patience: epochs without improvement of ``monitor`` before stopping.
+        monitor: ``"val_loss"`` (default, smoother on small validation sets) or
+            ``"val_acc"`` (track-level); picks the best checkpoint and drives early stopping.
+        grad_accum_steps: loader batches whose gradients are summed per optimizer step
+            (effective batch = ``batch_size * grad_accum_steps``).
+        num_workers: DataLoader worker processes (0 loads in the main process; works everywhere).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; ``None`` or ``"auto"`` picks CUDA when present.
+        mixed_precision: ``"auto"`` (CUDA: bf16 if supported else fp16; CPU: bf16 only with
+            native bf16 instructions), ``True`` (force), ``False`` (float32).
+        channels_last: ``"auto"`` (on with mixed precision, where oneDNN/cuDNN gain from it),
+            ``True`` or ``False``.
+        augment: the training-time :class:`AugmentConfig`.
+        label_smoothing: cross-entropy label smoothing (0 = off).
+        eval_batch_size: segments per forward pass at evaluation.
+        seed: seeds weights' shuffling, crops and augmentation (the caller seeds the
+            model's initial weights, e.g. with :func:`seed_everything`).
+        progress: draw progress bars.
+        verbose: print the seed-style log lines.
+    """
+    epochs: int = 30
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-2
+    segment_seconds: float = 3.0
+    crops_per_track: int = 8
+    lr_patience: int = 5
+    lr_factor: float = 0.5
+    early_stopping_patience: int = 10
+    monitor: str = "val_loss"
+    grad_accum_steps: int = 1
+    num_workers: int = 0
+    device: str | None = None
+    mixed_precision: str | bool = "auto"
+    channels_last: str | bool = "auto"
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    label_smoothing: float = 0.0
+    eval_batch_size: int = 64
+    seed: int = 0
+    progress: bool = True
+    verbose: bool = True
+
+    def __post_init__(self):
+        if isinstance(self.augment, dict):
+            self.augment = AugmentConfig(**self.augment)
+        for name in ("epochs", "batch_size", "crops_per_track", "grad_accum_steps", "eval_batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"TrainConfig.{name} must be at least 1, got {getattr(self, name)}")
+        if self.num_workers < 0:
+            raise ValueError(f"TrainConfig.num_workers must be >= 0, got {self.num_workers}")
+        if not self.learning_rate > 0 or not self.segment_seconds > 0:
+            raise ValueError("learning_rate and segment_seconds must be positive")
+        if self.monitor not in ("val_loss", "val_acc"):
+            raise ValueError(f"TrainConfig.monitor must be 'val_loss' or 'val_acc', got {self.monitor!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrackSet:
+    """Tracks to train or evaluate on: one log-mel (dB, ``(n_mels, frames)``) and one
+    integer label each. ``paths`` (audio files) are needed only for waveform augmentation."""
+    logmels: list
+    labels: np.ndarray
+    names: list
+    paths: list | None = None
+
+    def __post_init__(self):
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        if not (len(self.logmels) == len(self.labels) == len(self.names)):
+            raise ValueError("TrackSet needs one label and one name per log-mel")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @classmethod
+    def from_run(cls, run, logmels: dict, split: str) -> "TrackSet":
+        """The tracks of one split of a :class:`~muzo_lib.runs.RunData`, with the
+        ``{track_id: log-mel}`` dict that ``run.logmels(config)`` returns."""
+        part = run.subset(split)
+        part = part[part.track_id.isin(logmels)]
+        return cls(logmels=[logmels[t] for t in part.track_id], labels=part.genre.map(run.classes.index).to_numpy(),
+                   names=list(part.track_id), paths=list(part.path))
+
+
+@dataclass
+class TrainResult:
+    """What :func:`fit` returns. Accuracies are percentages at track level."""
+    history: dict
+    best_epoch: int
+    best_val_loss: float
+    best_val_acc: float
+    final_train_acc: float
+    final_val_acc: float
+    epochs_trained: int
+    stopped_early: bool
+    training_time: float
+    segments_per_second: float
+    device: str
+    precision: str
+    effective_batch: int
+    checkpoint_path: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------- device and precision
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``torch.device`` from a name; ``None``/``"auto"`` means CUDA when available, else CPU.
+
+    Raises:
+        ValueError: CUDA was asked for on a machine without it.
+    """
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} requested but CUDA is not available here; use 'cpu' or None")
+    return device
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """True when this CPU executes bf16 math natively (x86 AVX512-BF16 or AMX).
+
+    Without it PyTorch emulates bf16 and autocast runs 2-6x *slower* than float32, so the
+    answer is read from the CPU's flags at run time rather than assumed.
+    """
+    if platform.system() != "Linux":
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def autocast_dtype(device: torch.device, mode: str | bool = "auto") -> torch.dtype | None:
+    """The autocast dtype for ``device`` (``None`` = plain float32), see ``TrainConfig.mixed_precision``."""
+    if mode is False or mode in ("off", "fp32", "float32", None):
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and (mode is True or mode in ("bf16", "on") or cpu_has_native_bf16()):
+        return torch.bfloat16
+    return None
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    return {None: "float32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast + GradScaler"}[dtype]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch (CPU and CUDA), e.g. before building a model."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+# ---------------------------------------------------------------- data
+
+class CropDataset(Dataset):
+    """Random fixed-length crops of cached log-mels: item ``i`` is a crop of track
+    ``i % n_tracks`` at an offset drawn from ``(seed, epoch, i)``, so crops change every
+    epoch (:meth:`set_epoch`) yet a seeded run repeats exactly, with or without workers."""
+
+    def __init__(self, tracks: TrackSet, frames: int, crops_per_track: int, seed: int = 0):
+        self.tracks, self.frames, self.crops, self.seed, self.epoch = tracks, frames, crops_per_track, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.tracks) * self.crops
+
+    def __getitem__(self, i: int):
+        t = i % len(self.tracks)
+        logmel = self.tracks.logmels[t]
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        start = int(rng.integers(0, max(1, logmel.shape[-1] - self.frames + 1)))
+        crop = pad_frames(logmel[:, start:start + self.frames], self.frames)
+        return torch.from_numpy(np.asarray(crop, dtype=np.float32)), int(self.tracks.labels[t])
+
+
+class WaveformCropDataset(Dataset):
+    """Random crops decoded from the audio files, time-stretched and pitch-shifted
+    (``AugmentConfig.time_stretch`` / ``pitch_shift``); the loop turns them into log-mels
+    with the float32 front end. Slower than :class:`CropDataset`: use workers."""
+
+    def __init__(self, tracks: TrackSet, mel_config: MelConfig, seconds: float, crops_per_track: int,
+                 augment: AugmentConfig, seed: int = 0):
+        if tracks.paths is None:
+            raise ValueError("waveform augmentation (time_stretch, pitch_shift) needs the tracks' audio paths")
+        self.tracks, self.mel, self.seconds, self.crops = tracks, mel_config, seconds, crops_per_track
+        self.augment, self.seed, self.epoch = augment, seed, 0
+
+    set_epoch = CropDataset.set_epoch
+    __len__ = CropDataset.__len__
+
+    def __getitem__(self, i: int):
+        t = i % len(self.tracks)
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        track_seconds = self.mel.seconds(self.tracks.logmels[t].shape[-1])
+        read = self.seconds * (1 + self.augment.time_stretch) + 0.1
+        offset = float(rng.uniform(0, max(0.0, track_seconds - read)))
+        y = load_audio(self.tracks.paths[t], self.mel.sample_rate, offset=offset, duration=read)
+        y = stretch_and_shift(y, self.mel.sample_rate, self.augment, rng)
+        return torch.from_numpy(fix_length(y, int(round(self.seconds * self.mel.sample_rate))).copy()), \
+            int(self.tracks.labels[t])
+
+
+def pad_frames(logmel: np.ndarray, frames: int) -> np.ndarray:
+    """Pad a too-short log-mel on the right with its own floor (silence in dB, not 0 dB)."""
+    if logmel.shape[-1] >= frames:
+        return logmel
+    floor = logmel.min() if logmel.size else -80.0
+    return np.pad(logmel, ((0, 0), (0, frames - logmel.shape[-1])), constant_values=floor)
+
+
+def track_segments(logmel: np.ndarray, frames: int) -> np.ndarray:
+    """Consecutive ``frames``-long segments covering a track ``(n_segments, n_mels, frames)``.
+
+    A tail longer than half a segment gets one more segment aligned to the track's end;
+    a track shorter than one segment is padded with its floor.
+    """
+    length = logmel.shape[-1]
+    if length <= frames:
+        return pad_frames(logmel, frames)[None]
+    starts = list(range(0, length - frames + 1, frames))
+    if length - (starts[-1] + frames) > frames // 2:
+        starts.append(length - frames)
+    return np.stack([logmel[:, s:s + frames] for s in starts])
+
+
+# ---------------------------------------------------------------- evaluation
+
+@torch.inference_mode()
+def predict_segments(model: nn.Module, tracks: TrackSet | list, frames: int, device=None,
+                     batch_size: int = 64, precision: str | bool = "auto",
+                     channels_last: str | bool = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities of every segment of every track.
+
+    Args:
+        tracks: a :class:`TrackSet` or a list of log-mels ``(n_mels, frames)``.
+        frames: segment length, frames.
+
+    Returns:
+        ``(segment_probs (n_segments, n_classes), segment_track (n_segments,))``.
+    """
+    logmels = tracks.logmels if isinstance(tracks, TrackSet) else list(tracks)
+    device = resolve_device(device) if device is None or isinstance(device, str) else device
+    dtype = autocast_dtype(device, precision)
+    _prepare(model, device, dtype is not None if channels_last == "auto" else bool(channels_last))
+    model.eval()
+    segments = [track_segments(np.asarray(m), frames) for m in logmels]
+    owner = np.concatenate([np.full(len(s), i) for i, s in enumerate(segments)]) if segments else np.zeros(0, int)
+    stacked = np.concatenate(segments) if segments else np.zeros((0, 1, frames), np.float32)
+    probs = []
+    for s in range(0, len(stacked), batch_size):
+        x = torch.from_numpy(np.asarray(stacked[s:s + batch_size], dtype=np.float32)).to(device)
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            probs.append(torch.softmax(model(x).float(), dim=-1).cpu().numpy())
+    n_classes = model.config.n_classes
+    return (np.concatenate(probs) if probs else np.zeros((0, n_classes))), owner
+
+
+def evaluate(model: nn.Module, tracks: TrackSet, classes: list[str], frames: int, device=None,
+             batch_size: int = 64, precision: str | bool = "auto") -> dict:
+    """Segment- and track-level scores of ``model`` on ``tracks``.
+
+    Returns:
+        dict with ``loss`` (mean segment cross-entropy), ``accuracy`` (track level, %),
+        ``segment_accuracy`` (%), ``track_probs`` ``(n_tracks, n_classes)``, ``predictions``
+        (class indices per track), ``labels``, ``names``, and ``metrics``
+        (:func:`~muzo_lib.evaluation.classification_metrics` at track level).
+    """
+    seg_probs, owner = predict_segments(model, tracks, frames, device, batch_size, precision)
+    seg_labels = tracks.labels[owner]
+    loss = float(-np.mean(np.log(np.clip(seg_probs[np.arange(len(owner)), seg_labels], 1e-12, None)))) \
+        if len(owner) else float("nan")
+    _, probs = track_probabilities(seg_probs, owner)
+    predictions = probs.argmax(axis=1)
+    metrics = classification_metrics(tracks.labels, predictions, classes)
+    return {"loss": loss, "accuracy": metrics["accuracy"],
+            "segment_accuracy": 100.0 * float(np.mean(seg_probs.argmax(1) == seg_labels)) if len(owner) else float("nan"),
+            "track_probs": probs, "predictions": predictions, "labels": tracks.labels, "names": list(tracks.names),
+            "metrics": metrics}
+
+
+# ---------------------------------------------------------------- the loop
+
+def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], mel_config: MelConfig,
+        config: TrainConfig | None = None, checkpoint_path: str | os.PathLike | None = None,
+        extra: dict | None = None) -> TrainResult:
+    """Train ``model`` on ``train``, select and checkpoint it on ``valid``; see the module doc.
+
+    Args:
+        model: a network from :mod:`muzo_lib.models` (anything with ``config.n_classes``).
+        train, valid: :class:`TrackSet` s (``valid`` may not be empty).
+        classes: class names in output order (saved in the checkpoint).
+        mel_config: the log-mel settings of the tracks (saved in the checkpoint).
+        config: a :class:`TrainConfig`; default settings when ``None``.
+        checkpoint_path: where the best model is written (atomically) whenever it improves.
+        extra: plain values stored in the checkpoint alongside the weights.
+
+    Returns:
+        :class:`TrainResult`; ``model`` holds the best epoch's weights on return.
+    """
+    cfg = config or TrainConfig()
+    say = print if cfg.verbose else (lambda *a, **k: None)
+    if len(train) == 0 or len(valid) == 0:
+        raise ValueError(f"need training and validation tracks, got {len(train)} and {len(valid)}")
+
+    # -- set-up: device, precision, data, optimiser
+    device = resolve_device(cfg.device)
+    amp_dtype = autocast_dtype(device, cfg.mixed_precision)
+    use_channels_last = amp_dtype is not None if cfg.channels_last == "auto" else bool(cfg.channels_last)
+    _prepare(model, device, use_channels_last)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    frames = mel_config.frames(cfg.segment_seconds)
+    if cfg.augment.needs_waveforms:
+        dataset = WaveformCropDataset(train, mel_config, cfg.segment_seconds, cfg.crops_per_track, cfg.augment, cfg.seed)
+        front_end = LogMelSpectrogram(mel_config).to(device)
+    else:
+        dataset, front_end = CropDataset(train, frames, cfg.crops_per_track, cfg.seed), None
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, generator=generator,
+                        num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=cfg.lr_factor,
+                                                           patience=cfg.lr_patience)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    micro_batch, accum = cfg.batch_size, cfg.grad_accum_steps
+
+    say(f"🚀 Using device: {device} ({precision_name(amp_dtype)}{', channels_last' if use_channels_last else ''})")
+    if device.type == "cuda":
+        say(f"🎮 GPU: {torch.cuda.get_device_name(device)}")
+    say(f"🎵 Classes: {list(classes)}")
+    say(f"📊 {len(train)} training tracks x {cfg.crops_per_track} random {cfg.segment_seconds:g} s crops "
+        f"= {len(dataset)} per epoch; {len(valid)} validation tracks")
+    say(f"💾 Batch size: {cfg.batch_size} x {accum} accumulation steps = effective batch {cfg.batch_size * accum}")
+
+    history = {k: [] for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_segment_acc",
+                               "val_macro_f1", "lr", "epoch_time")}
+    best_score, best_epoch, best_state, bad_epochs, stopped_early = math.inf, 0, None, 0, False
+    start, train_seconds, train_segments = time.perf_counter(), 0.0, 0
+
+    for epoch in range(1, cfg.epochs + 1):
+        # -- train one epoch on fresh random crops
+        epoch_start = time.perf_counter()
+        model.train()
+        dataset.set_epoch(epoch)
+        loss_sum, correct, seen = 0.0, 0, 0
+        optimizer.zero_grad(set_to_none=True)
+        bar = progress_bar(loader, desc=f"Epoch {epoch}/{cfg.epochs}", leave=False, disable=not cfg.progress)
+        for step, (x, y) in enumerate(bar, 1):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if front_end is not None:
+                x = front_end(x)                                   # float32 log-mel, outside autocast
+            x, targets = augment_batch(x, F.one_hot(y, model.config.n_classes).float(), cfg.augment, generator)
+            while True:
+                try:
+                    loss, hits = _forward_backward(model, x, targets, y, micro_batch, accum, amp_dtype, scaler,
+                                                   cfg.label_smoothing)
+                    break
+                except torch.OutOfMemoryError:
+                    if micro_batch == 1:
+                        raise
+                    optimizer.zero_grad(set_to_none=True)          # this step's partial gradients are dropped
+                    if device.type == "cuda":
+                        torch.cuda.empty_cache()
+                    micro_batch //= 2
+                    chunks = math.ceil(cfg.batch_size / micro_batch)
+                    say(f"⚠️  CUDA out of memory: batch size halved to {micro_batch}, accumulation steps "
+                        f"{accum * chunks} (effective batch kept at {cfg.batch_size * accum})")
+            loss_sum, correct, seen = loss_sum + loss * len(y), correct + hits, seen + len(y)
+            if step % accum == 0 or step == len(loader):
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.1f}%")
+        train_seconds += time.perf_counter() - epoch_start
+        train_segments += seen
+
+        # -- evaluate every validation track, schedule the LR, keep the best
+        val = evaluate(model, valid, classes, frames, device, cfg.eval_batch_size, cfg.mixed_precision)
+        lr_before = optimizer.param_groups[0]["lr"]
+        scheduler.step(val["loss"])
+        lr_after = optimizer.param_groups[0]["lr"]
+        epoch_time = time.perf_counter() - epoch_start
+        for key, value in (("epoch", epoch), ("train_loss", loss_sum / seen), ("train_acc", 100 * correct / seen),
+                           ("val_loss", val["loss"]), ("val_acc", val["accuracy"]),
+                           ("val_segment_acc", val["segment_accuracy"]), ("val_macro_f1", val["metrics"]["macro_f1"]),
+                           ("lr", lr_before), ("epoch_time", epoch_time)):
+            history[key].append(float(value))
+
+        left = (time.perf_counter() - start) / epoch * (cfg.epochs - epoch)
+        say(f"Epoch {epoch}/{cfg.epochs} completed in {_fmt(epoch_time)}")
+        say(f"  Train Loss: {history['train_loss'][-1]:.4f}, Train Acc: {history['train_acc'][-1]:.2f}% (crops)")
+        say(f"  Val Loss: {val['loss']:.4f}, Val Acc: {val['accuracy']:.2f}% (tracks), "
+            f"{val['segment_accuracy']:.2f}% (segments)")
+        if device.type == "cuda":
+            say(f"  🎮 GPU memory: {torch.cuda.max_memory_allocated(device) / 1e9:.2f} GB peak")
+        if lr_after < lr_before:
+            say(f"  📉 Learning rate reduced: {lr_before:.2e} -> {lr_after:.2e}")
+        score = val["loss"] if cfg.monitor == "val_loss" else -val["accuracy"]
+        if score < best_score - 1e-6:
+            best_score, best_epoch, bad_epochs = score, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+            if checkpoint_path is not None:
+                save_checkpoint(checkpoint_path, model, mel_config, classes, cfg.segment_seconds,
+                                extra={"epoch": epoch, "val_acc": val["accuracy"], "val_loss": val["loss"],
+                                       "train_config": _plain_config(cfg), **(extra or {})})
+            say(f"  💾 New best model ({cfg.monitor}: {val['loss'] if cfg.monitor == 'val_loss' else val['accuracy']:.4f})")
+        else:
+            bad_epochs += 1
+            say(f"  ⏳ Patience: {bad_epochs}/{cfg.early_stopping_patience}")
+        if epoch < cfg.epochs:
+            say(f"  🕐 Est. remaining time: {_fmt(left)} ({cfg.epochs - epoch} epochs left)")
+        if bad_epochs >= cfg.early_stopping_patience:
+            say(f"🛑 Early stopping at epoch {epoch}: no better {cfg.monitor} for {bad_epochs} epochs")
+            stopped_early = True
+            break
+
+    model.load_state_dict(best_state)
+    total = time.perf_counter() - start
+    best_val_acc = max(history["val_acc"])
+    say(f"✅ Training completed in {_fmt(total)} ({train_segments / max(train_seconds, 1e-9):.0f} training crops/s)")
+    say(f"📈 Best validation accuracy: {best_val_acc:.2f}% (checkpoint from epoch {best_epoch})")
+    return TrainResult(history=history, best_epoch=best_epoch, best_val_loss=min(history["val_loss"]),
+                       best_val_acc=best_val_acc, final_train_acc=history["train_acc"][-1],
+                       final_val_acc=history["val_acc"][-1], epochs_trained=len(history["epoch"]),
+                       stopped_early=stopped_early, training_time=total,
+                       segments_per_second=train_segments / max(train_seconds, 1e-9), device=str(device),
+                       precision=precision_name(amp_dtype), effective_batch=cfg.batch_size * accum,
+                       checkpoint_path=None if checkpoint_path is None else str(checkpoint_path))
+
+
+def _forward_backward(model, x, targets, labels, micro_batch, accum, amp_dtype, scaler, label_smoothing):
+    """Forward + backward of one loader batch in micro-batches of ``micro_batch`` crops;
+    gradients are scaled so the sum equals one ``len(x) * accum``-crop batch's mean."""
+    total_loss, hits = 0.0, 0
+    for xs, ts, ys in zip(x.split(micro_batch), targets.split(micro_batch), labels.split(micro_batch)):
+        with torch.autocast(x.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+            logits = model(xs)
+        loss = F.cross_entropy(logits.float(), ts, reduction="sum", label_smoothing=label_smoothing)
+        scaler.scale(loss / (len(x) * accum)).backward()
+        total_loss += float(loss.detach())
+        hits += int((logits.argmax(1) == ys).sum())
+    return total_loss / len(x), hits
+
+
+def _prepare(model: nn.Module, device: torch.device, channels_last: bool) -> None:
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+
+
+def _plain_config(cfg: TrainConfig) -> dict:
+    values = cfg.to_dict()
+    values["device"] = None if values["device"] is None else str(values["device"])
+    return values
+
+
+def _fmt(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f}m"
+    return f"{seconds / 3600:.0f}h {(seconds % 3600) / 60:.0f}m"
