@@ -102,20 +102,22 @@ class MusicGenreClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------ prediction
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities ``(n_tracks, n_classes)``, columns in :attr:`classes_` order."""
-        return self.forest_.predict_proba(self._matrix(X))
+        matrix = self._matrix(X)  # checks fitted + feature names first
+        return self.forest_.predict_proba(matrix)
 
     def predict(self, X):
         """Genres of a feature table, or, for one track's ``{name: value}`` dict (the
         seed's form), ``{"genre_prediction": {"predicted_genre", "confidence",
         "probabilities": {genre: p}}}``."""
+        proba = self.predict_proba(pd.DataFrame([X]) if isinstance(X, dict) else X)
         if isinstance(X, dict):
-            proba = self.predict_proba(pd.DataFrame([X]))[0]
+            proba = proba[0]
             best = int(np.argmax(proba))
             return {"genre_prediction": {
                 "predicted_genre": str(self.classes_[best]),
                 "confidence": float(proba[best]),
                 "probabilities": {str(c): float(p) for c, p in zip(self.classes_, proba)}}}
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def _matrix(self, X) -> np.ndarray:
         """The columns the model was trained on, in its order; a clear error otherwise."""
