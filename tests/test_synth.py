@@ -150,4 +150,4 @@ def test_genres_are_learnable_from_timbre(descriptors):
     meta, table = descriptors
     forest = RandomForestClassifier(200, random_state=0)
     accuracy = _grouped_cv(forest, table, meta)
-    assert accuracy >= 2.5 / meta.genre.nunique()  # chance is 1/6
+    assert accuracy >= 2 / meta.genre.nunique()  # twice chance on unseen artists (0.44 measured)
