@@ -10,6 +10,7 @@ from .datasets import (DatasetError, SplitInfo, gtzan_artist_groups, gtzan_fault
 from .evaluation import classification_metrics, track_probabilities
 from .paths import atomic_write, atomic_write_json, atomic_write_text, project_root, resolve_path
 from .runs import DEFAULT_RUN_DIR, RunData, dataset_dir, load_metrics, prepare_run, save_metrics
+from .synth import DEFAULT_DATASET_DIR, GENRES, Style, ensure_generated_dataset, generate_dataset, render_track
 from .spectrogram import LogMelSpectrogram, MelConfig, librosa_logmel, power_to_db
 
 __version__ = "0.1.0"
