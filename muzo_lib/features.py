@@ -389,15 +389,19 @@ def _cached_one(cache: FeatureCache, path: str):
 
 def extract_dataset(paths, cache_dir: str | os.PathLike, extractor: AudioFeatureExtractor | None = None,
                     n_jobs: int = -1, progress: bool = True,
-                    desc: str = "features") -> tuple[pd.DataFrame, dict[str, str]]:
+                    desc: str = "features", backend: str = "threading") -> tuple[pd.DataFrame, dict[str, str]]:
     """Descriptors of many files, in parallel, cached per track.
 
     Args:
         paths: audio files.
         cache_dir: folder for the per-track cache (e.g. ``run.cache_dir``).
         extractor: default :class:`AudioFeatureExtractor()`.
-        n_jobs: worker processes (joblib); -1 = all cores, 1 = in this process.
+        n_jobs: workers (joblib); -1 = all cores, 1 = in this process.
         progress: show a progress bar.
+        backend: joblib backend. ``"threading"`` (default) works because the heavy parts
+            (FFTs, numpy, the numba median filter) release the GIL, and it avoids each
+            process re-importing librosa and loading numba code: measured on 2 cores,
+            20 clips took 24 s with ``"loky"`` processes vs 9.7 s with threads.
 
     Returns:
         ``(table, errors)``: one row per readable file (index = path as given,
@@ -414,7 +418,7 @@ def extract_dataset(paths, cache_dir: str | os.PathLike, extractor: AudioFeature
     if workers == 1:
         results = (_cached_one(cache, p) for p in paths)
     else:
-        results = Parallel(n_jobs=workers, return_as="generator")(delayed(_cached_one)(cache, p) for p in paths)
+        results = Parallel(n_jobs=workers, backend=backend, return_as="generator")(delayed(_cached_one)(cache, p) for p in paths)
     rows, errors = {}, {}
     for path, values, error in progress_bar(results, total=len(paths), desc=desc, disable=not progress):
         if error is None:
