@@ -1,0 +1,411 @@
+"""Predict genres of new audio with any saved Muzo model, one file, a folder or a long recording.
+
+:func:`load_model` opens a model file of any kind (a CNN or hybrid network checkpoint
+``.pt``, a Random Forest ``.skops`` file) and returns a :class:`GenrePredictor` with one
+interface: ``classes`` and ``predict_waveforms(list of waveforms) -> (n, n_classes)``.
+On top of it:
+
+- :func:`predict_files`: many files, decoded in threads, the segments of several files
+  scored in one batch, one result dict per file (unreadable files get an ``error`` entry
+  instead of stopping the batch), with a progress bar;
+- :func:`genre_over_time`: a sliding window over a long recording;
+- :func:`measure_latency`: wall-clock statistics of a call, set-up excluded.
+
+Example:
+    >>> model = load_model("runs/course/models/cnn.pt")
+    >>> results = predict_files(model, expand_inputs(["song.wav", "my_music/"]), top_k=3)
+    >>> results[0]["genre"], results[0]["confidence"]
+"""
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .audio import AUDIO_EXTENSIONS, AudioDecodeError, load_audio
+from .progress import progress_bar
+from .spectrogram import LogMelSpectrogram
+
+
+class ModelLoadError(ValueError):
+    """A path that is not a usable Muzo model file (one line)."""
+
+
+# ---------------------------------------------------------------- predictors
+
+class GenrePredictor:
+    """What every loaded model offers. Subclasses fill in :meth:`predict_waveforms`.
+
+    Attributes:
+        kind: ``"cnn"``, ``"hybrid"`` or ``"rf"``.
+        classes: genre names, the column order of every probability array.
+        sample_rate: rate the model expects, Hz (files are resampled to it on decoding).
+        path: the model file it came from (``None`` if built in memory).
+    """
+    kind = "model"
+    classes: list[str]
+    sample_rate: int = 22050
+    path: Path | None = None
+
+    def predict_waveforms(self, waveforms: list[np.ndarray]) -> np.ndarray:
+        """Class probabilities ``(len(waveforms), n_classes)`` of mono float32 waveforms
+        at :attr:`sample_rate` (any lengths; each is scored whole)."""
+        raise NotImplementedError
+
+    def prepare(self, waveform: np.ndarray):
+        """Per-file work that may run in a worker thread (default: none)."""
+        return waveform
+
+    def predict_prepared(self, items: list) -> np.ndarray:
+        """Probabilities of items made by :meth:`prepare`."""
+        return self.predict_waveforms(items)
+
+    @property
+    def name(self) -> str:
+        return self.path.stem if self.path is not None else self.kind
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.kind}, {len(self.classes)} classes, {self.path})"
+
+
+class NetworkPredictor(GenrePredictor):
+    """A CNN or hybrid network from a checkpoint (:mod:`muzo_lib.checkpoints`).
+
+    Each waveform becomes a float32 log-mel with the checkpoint's :class:`MelConfig`,
+    is cut into consecutive segments of the training crop length (3 s by default; the
+    tail as in :func:`muzo_lib.training.track_segments`), and the segment probabilities
+    are averaged per file, exactly as tracks are scored in training.
+
+    Args:
+        checkpoint: a loaded :class:`muzo_lib.checkpoints.Checkpoint`.
+        device: ``None``/``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``.
+        precision: autocast for the network (``"auto"``: bf16 where the CPU/GPU has it).
+        batch_size: segments per forward pass.
+    """
+
+    def __init__(self, checkpoint, device=None, precision="auto", batch_size: int = 64, path=None):
+        from .training import resolve_device
+
+        self.checkpoint = checkpoint
+        self.model = checkpoint.model.eval()
+        self.kind = checkpoint.architecture
+        self.classes = list(checkpoint.classes)
+        self.mel_config = checkpoint.mel_config
+        self.sample_rate = self.mel_config.sample_rate
+        self.segment_seconds = checkpoint.segment_seconds
+        self.frames = self.mel_config.frames(self.segment_seconds)
+        self.device = resolve_device(device)
+        self.precision = precision
+        self.batch_size = batch_size
+        self.front_end = LogMelSpectrogram(self.mel_config)
+        self.path = Path(path) if path else None
+
+    @torch.inference_mode()
+    def logmel(self, waveform: np.ndarray) -> np.ndarray:
+        """dB log-mel ``(n_mels, frames)`` of one waveform (float32)."""
+        return self.front_end(torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32))).numpy()
+
+    def prepare(self, waveform: np.ndarray) -> np.ndarray:
+        return self.logmel(waveform)
+
+    def predict_logmels(self, logmels: list[np.ndarray]) -> np.ndarray:
+        """Probabilities ``(len(logmels), n_classes)``: every segment of every log-mel is
+        scored in batches of :attr:`batch_size`, then averaged per log-mel."""
+        from .evaluation import track_probabilities
+        from .training import predict_segments
+
+        if not logmels:
+            return np.zeros((0, len(self.classes)))
+        seg_probs, owner = predict_segments(self.model, logmels, self.frames, self.device,
+                                            self.batch_size, self.precision)
+        _, probs = track_probabilities(seg_probs, owner)
+        return probs
+
+    predict_prepared = predict_logmels
+
+    def predict_waveforms(self, waveforms: list[np.ndarray]) -> np.ndarray:
+        return self.predict_logmels([self.logmel(y) for y in waveforms])
+
+    @torch.inference_mode()
+    def attention(self, logmel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Hybrid networks only: attention weights over time for each segment of ``logmel``.
+
+        Returns:
+            ``(weights (n_segments, steps), starts (n_segments,))``: each row sums to 1;
+            step ``j`` of segment ``i`` covers input frames ``starts[i] + j * frames_per_step``
+            onward (see :meth:`HybridCNNRNN.frames_per_step`).
+        """
+        from .training import track_segments
+
+        if self.kind != "hybrid":
+            raise ValueError(f"attention weights exist only for hybrid networks, this is a {self.kind}")
+        segments = track_segments(np.asarray(logmel, dtype=np.float32), self.frames)
+        length = logmel.shape[-1]
+        starts = np.arange(len(segments)) * self.frames
+        if len(segments) > 1 and starts[-1] + self.frames > length:
+            starts[-1] = length - self.frames
+        self.model.float().to("cpu")
+        _, weights = self.model(torch.from_numpy(segments), return_attention=True)
+        return weights.float().numpy(), starts
+
+
+class ForestPredictor(GenrePredictor):
+    """A Random Forest (:class:`muzo_lib.forest.MusicGenreClassifier`) with the feature
+    extractor its feature names imply (the ``extra_*`` descriptors on or off)."""
+
+    kind = "rf"
+
+    def __init__(self, model, path=None):
+        from .features import AudioFeatureExtractor
+
+        self.model = model
+        self.classes = [str(c) for c in model.classes_]
+        names = [str(n) for n in model.feature_names_in_]
+        self.extractor = AudioFeatureExtractor(extras=any(n.startswith("extra_") for n in names))
+        self.sample_rate = self.extractor.sample_rate
+        self.path = Path(path) if path else None
+
+    def prepare(self, waveform: np.ndarray) -> dict:
+        return self.extractor.extract_all_features(waveform, self.sample_rate)
+
+    def predict_prepared(self, items: list[dict]) -> np.ndarray:
+        if not items:
+            return np.zeros((0, len(self.classes)))
+        return self.model.predict_proba(pd.DataFrame(items))
+
+    def predict_waveforms(self, waveforms: list[np.ndarray]) -> np.ndarray:
+        return self.predict_prepared([self.prepare(y) for y in waveforms])
+
+
+def load_model(path: str | os.PathLike, device=None) -> GenrePredictor:
+    """Open a saved model of any kind as a :class:`GenrePredictor`.
+
+    Args:
+        path: a network checkpoint (``.pt``/``.pth``, from training or ``muzo train``) or a
+            Random Forest file (``.skops``); relative paths hang from the project root.
+        device: for networks: ``None`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ModelLoadError: the file is neither kind of Muzo model (one line, saying why).
+    """
+    from .checkpoints import CheckpointError, load_checkpoint
+    from .forest import ModelFormatError, MusicGenreClassifier
+    from .paths import resolve_path
+
+    path = resolve_path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such model file")
+    if _is_skops(path):
+        try:
+            return ForestPredictor(MusicGenreClassifier.load_model(path), path)
+        except ModelFormatError as exc:
+            raise ModelLoadError(str(exc)) from None
+    try:
+        return NetworkPredictor(load_checkpoint(path), device=device, path=path)
+    except CheckpointError as exc:
+        raise ModelLoadError(f"{exc} (expected a Muzo network checkpoint .pt or a Random Forest .skops file)") from None
+
+
+def _is_skops(path: Path) -> bool:
+    import zipfile
+
+    if path.suffix == ".skops":
+        return True
+    try:
+        with zipfile.ZipFile(path) as z:
+            return "schema.json" in z.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+# ---------------------------------------------------------------- files and folders
+
+def expand_inputs(inputs, recursive: bool = True) -> list[Path]:
+    """Files to predict from a list of files and folders.
+
+    Folders contribute their audio files (:data:`muzo_lib.audio.AUDIO_EXTENSIONS`,
+    sorted; sub-folders too when ``recursive``); files are kept whatever their ending, so
+    a non-audio file is reported as unreadable rather than silently dropped.
+
+    Raises:
+        FileNotFoundError: an input that does not exist.
+    """
+    files: list[Path] = []
+    for item in inputs:
+        p = Path(item).expanduser()
+        if p.is_dir():
+            pattern = "**/*" if recursive else "*"
+            files += sorted(f for f in p.glob(pattern) if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS)
+        elif p.exists():
+            files.append(p)
+        else:
+            raise FileNotFoundError(f"{p}: no such file or folder")
+    return files
+
+
+def predict_files(model: GenrePredictor, paths, top_k: int = 3, batch_files: int = 16,
+                  n_threads: int | None = None, duration: float | None = None,
+                  progress: bool = True) -> list[dict]:
+    """Predict the genre of every file.
+
+    Files are decoded (and, for networks, turned into log-mels) in ``n_threads`` threads;
+    the segments of ``batch_files`` files are scored together.
+
+    Args:
+        model: from :func:`load_model`.
+        paths: audio files (see :func:`expand_inputs` for folders).
+        top_k: best genres listed per file.
+        batch_files: files whose segments share forward passes.
+        n_threads: decoding threads; default: the CPU count (at most 8).
+        duration: seconds read from each file's start; ``None`` reads it all.
+        progress: draw a progress bar.
+
+    Returns:
+        One dict per path, in order: ``path``, ``genre`` and ``confidence`` (the top
+        genre's probability), ``top_k`` (list of ``(genre, probability)``),
+        ``probabilities`` ({genre: p}), ``seconds`` (audio length), ``error`` (``None``,
+        or a one-line reason when the file could not be read; then the others are ``None``).
+    """
+    from .features import FeatureError
+
+    paths = [Path(p) for p in paths]
+    if top_k < 1:
+        raise ValueError(f"top_k must be at least 1, got {top_k}")
+    n_threads = n_threads or min(8, os.cpu_count() or 1)
+
+    def prepare(path):
+        try:
+            y = load_audio(path, model.sample_rate, duration=duration)
+            return model.prepare(y), len(y) / model.sample_rate, None
+        except (AudioDecodeError, FeatureError, OSError) as exc:
+            return None, None, f"{type(exc).__name__}: {exc}" if isinstance(exc, OSError) else str(exc)
+
+    results: list[dict] = []
+    bar = progress_bar(total=len(paths), desc="predicting", unit="file", disable=not progress)
+    with ThreadPoolExecutor(max_workers=n_threads) as pool:
+        prepared = pool.map(prepare, paths)  # runs ahead of the network, in order
+        batch: list = []
+        for path, (item, seconds, error) in zip(paths, prepared):
+            batch.append((path, item, seconds, error))
+            if len(batch) == batch_files:
+                results += _score_batch(model, batch, top_k)
+                bar.update(len(batch))
+                batch = []
+        if batch:
+            results += _score_batch(model, batch, top_k)
+            bar.update(len(batch))
+    bar.close()
+    return results
+
+
+def _score_batch(model: GenrePredictor, batch: list, top_k: int) -> list[dict]:
+    ok = [b for b in batch if b[3] is None]
+    probs = model.predict_prepared([b[1] for b in ok]) if ok else np.zeros((0, len(model.classes)))
+    by_path = {id(b): p for b, p in zip(ok, probs)}
+    out = []
+    for b in batch:
+        path, _, seconds, error = b
+        if error is not None:
+            out.append({"path": str(path), "genre": None, "confidence": None, "top_k": None,
+                        "probabilities": None, "seconds": None, "error": error})
+        else:
+            out.append(prediction_dict(by_path[id(b)], model.classes, top_k) | {"path": str(path),
+                                                                              "seconds": seconds, "error": None})
+    return out
+
+
+def prediction_dict(probs: np.ndarray, classes: list[str], top_k: int = 3) -> dict:
+    """``genre``, ``confidence``, ``top_k`` and ``probabilities`` of one probability vector.
+
+    The confidence is the probability of the predicted genre itself (never a number
+    belonging to another genre).
+    """
+    probs = np.asarray(probs, dtype=float)
+    order = np.argsort(-probs, kind="stable")
+    return {"genre": classes[order[0]], "confidence": float(probs[order[0]]),
+            "top_k": [(classes[i], float(probs[i])) for i in order[:top_k]],
+            "probabilities": {c: float(p) for c, p in zip(classes, probs)}}
+
+
+def results_table(results: list[dict], top_k: int = 3) -> pd.DataFrame:
+    """:func:`predict_files` results as a table: file, genre, confidence %, runners-up, error."""
+    rows = []
+    for r in results:
+        if r["error"]:
+            rows.append({"file": Path(r["path"]).name, "genre": "-", "confidence %": np.nan,
+                         "also": "", "error": r["error"]})
+        else:
+            also = ", ".join(f"{g} {100 * p:.0f}%" for g, p in r["top_k"][1:top_k])
+            rows.append({"file": Path(r["path"]).name, "genre": r["genre"],
+                         "confidence %": round(100 * r["confidence"], 1), "also": also, "error": ""})
+    return pd.DataFrame(rows, columns=["file", "genre", "confidence %", "also", "error"])
+
+
+# ---------------------------------------------------------------- long recordings
+
+def genre_over_time(model: GenrePredictor, audio, window_seconds: float = 10.0, hop_seconds: float = 5.0,
+                    sample_rate: int | None = None, batch_windows: int = 16) -> pd.DataFrame:
+    """Follow a long recording with a sliding window.
+
+    Args:
+        model: from :func:`load_model`.
+        audio: a file path, or a mono waveform (then give ``sample_rate``).
+        window_seconds: length of each scored window, s (each is scored like a whole file).
+        hop_seconds: step between window starts, s.
+        sample_rate: the waveform's rate in Hz (must equal ``model.sample_rate``).
+        batch_windows: windows scored together.
+
+    Returns:
+        One row per window: ``start_s``, ``end_s``, ``genre``, ``confidence`` and one
+        probability column per genre (in ``model.classes`` order). A recording shorter
+        than one window gives one row covering all of it.
+    """
+    if window_seconds <= 0 or hop_seconds <= 0:
+        raise ValueError("window_seconds and hop_seconds must be positive")
+    if isinstance(audio, (str, os.PathLike)):
+        y = load_audio(audio, model.sample_rate)
+    else:
+        if sample_rate is None:
+            raise ValueError("pass sample_rate (Hz) with a waveform array")
+        if sample_rate != model.sample_rate:
+            raise ValueError(f"the model expects {model.sample_rate} Hz audio, got {sample_rate} Hz")
+        y = np.asarray(audio, dtype=np.float32)
+    sr = model.sample_rate
+    win, hop = int(round(window_seconds * sr)), int(round(hop_seconds * sr))
+    starts = list(range(0, max(1, len(y) - win + 1), hop))
+    windows = [y[s:s + win] for s in starts]
+    probs = np.concatenate([model.predict_waveforms(windows[i:i + batch_windows])
+                            for i in range(0, len(windows), batch_windows)])
+    frame = pd.DataFrame(probs, columns=model.classes)
+    frame.insert(0, "confidence", probs.max(axis=1))
+    frame.insert(0, "genre", [model.classes[i] for i in probs.argmax(axis=1)])
+    frame.insert(0, "end_s", [min(len(y), s + win) / sr for s in starts])
+    frame.insert(0, "start_s", [s / sr for s in starts])
+    return frame
+
+
+# ---------------------------------------------------------------- latency
+
+def measure_latency(fn, repeats: int = 10, warmup: int = 2) -> dict:
+    """Wall-clock time of ``fn()``: ``warmup`` untimed calls (JIT, caches, thread pools),
+    then ``repeats`` timed ones.
+
+    Returns:
+        dict of milliseconds: ``median_ms``, ``mean_ms``, ``min_ms``, ``max_ms``, and ``repeats``.
+    """
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(1000 * (time.perf_counter() - start))
+    t = np.asarray(times)
+    return {"median_ms": float(np.median(t)), "mean_ms": float(t.mean()), "min_ms": float(t.min()),
+            "max_ms": float(t.max()), "repeats": int(repeats)}
