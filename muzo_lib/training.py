@@ -321,11 +321,18 @@ def predict_segments(model: nn.Module, tracks: TrackSet | list, frames: int, dev
     segments = [track_segments(np.asarray(m), frames) for m in logmels]
     owner = np.concatenate([np.full(len(s), i) for i, s in enumerate(segments)]) if segments else np.zeros(0, int)
     stacked = np.concatenate(segments) if segments else np.zeros((0, 1, frames), np.float32)
-    probs = []
-    for s in range(0, len(stacked), batch_size):
+    probs, s = [], 0
+    while s < len(stacked):
         x = torch.from_numpy(np.asarray(stacked[s:s + batch_size], dtype=np.float32)).to(device)
-        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            probs.append(torch.softmax(model(x).float(), dim=-1).cpu().numpy())
+        try:
+            with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                probs.append(torch.softmax(model(x).float(), dim=-1).cpu().numpy())
+        except torch.OutOfMemoryError:
+            if batch_size == 1:
+                raise
+            batch_size //= 2                                 # out of GPU memory: smaller batches, same result
+            continue
+        s += len(x)
     n_classes = model.config.n_classes
     return (np.concatenate(probs) if probs else np.zeros((0, n_classes))), owner
 
