@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,7 +94,9 @@ def load_checkpoint(path: str | os.PathLike, architecture: str | None = None, cl
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # foreign pickles make torch warn before it refuses them
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load fails in many ways on foreign files; all mean the same here
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path.name}: not a Muzo checkpoint (cannot be read safely: {reason[:120]})") from None
