@@ -233,6 +233,19 @@ def compare_models(probs_by_name: dict[str, np.ndarray], y, classes: list[str]) 
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+def network_summary(metrics_by_name: dict[str, dict]) -> pd.DataFrame:
+    """Side-by-side facts of trained networks, from their ``metrics/<name>.json``
+    (:func:`muzo_lib.classifiers.train_on_run`): test accuracy and macro F1 (percent, track
+    level), trainable parameters, mean seconds per epoch, training crops per second, epochs."""
+    rows = {}
+    for name, m in metrics_by_name.items():
+        rows[name] = {"test accuracy %": m["accuracy"], "test macro F1 %": m["macro_f1"],
+                      "parameters": m["parameters"], "s / epoch": float(np.mean(m["history"]["epoch_time"])),
+                      "train crops / s": m.get("train_crops_per_s", float("nan")),
+                      "epochs": m.get("epochs_trained"), "best epoch": m.get("best_epoch")}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 # ---------------------------------------------------------------- one file
 
 def ensemble_predict(audio_file, models: dict, fusion: ProbabilityFusion | None = None,
