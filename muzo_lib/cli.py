@@ -111,7 +111,7 @@ def _predict(args) -> int:
         table = results_table(results, top_k=args.top_k).drop(columns="error")
         table["file"] = [r["path"] for r in results]
         table["confidence %"] = ["-" if r["error"] else f"{100 * r['confidence']:.1f}" for r in results]
-        with pd.option_context("display.max_colwidth", 80, "display.width", 160):
+        with pd.option_context("display.max_colwidth", None, "display.width", 160):
             print(table.to_string(index=False, justify="left"))
         print(f"{len(good)} of {len(results)} file(s) predicted with {model.kind} model {model.path.name} "
               f"({len(model.classes)} genres)")

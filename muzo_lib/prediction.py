@@ -379,9 +379,16 @@ def genre_over_time(model: GenrePredictor, audio, window_seconds: float = 10.0, 
     sr = model.sample_rate
     win, hop = int(round(window_seconds * sr)), int(round(hop_seconds * sr))
     starts = list(range(0, max(1, len(y) - win + 1), hop))
-    windows = [y[s:s + win] for s in starts]
-    probs = np.concatenate([model.predict_waveforms(windows[i:i + batch_windows])
-                            for i in range(0, len(windows), batch_windows)])
+    if isinstance(model, NetworkPredictor):
+        # one log-mel for the whole recording, sliced per window (frames of centred STFTs)
+        logmel = model.logmel(y)
+        hop_len = model.mel_config.hop_length
+        width = model.mel_config.frames(window_seconds)
+        probs = model.predict_logmels([logmel[:, s // hop_len:s // hop_len + width] for s in starts])
+    else:
+        windows = [y[s:s + win] for s in starts]
+        probs = np.concatenate([model.predict_waveforms(windows[i:i + batch_windows])
+                                for i in range(0, len(windows), batch_windows)])
     frame = pd.DataFrame(probs, columns=model.classes)
     frame.insert(0, "confidence", probs.max(axis=1))
     frame.insert(0, "genre", [model.classes[i] for i in probs.argmax(axis=1)])

@@ -1,0 +1,137 @@
+"""Loading any saved model, batch prediction with bad files, genre over time, latency helpers."""
+import numpy as np
+import pytest
+import torch
+
+from muzo_lib.checkpoints import save_checkpoint
+from muzo_lib.models import CNNConfig, HybridCNNRNN, HybridConfig, SpectrogramCNN
+from muzo_lib.prediction import (ForestPredictor, ModelLoadError, NetworkPredictor, expand_inputs,
+                                 genre_over_time, load_model, measure_latency, predict_files, results_table)
+from muzo_lib.spectrogram import MelConfig
+from tests.helpers import tone, write
+
+CLASSES = ["jazz", "pop", "rock"]
+MEL = MelConfig(n_mels=32)
+
+
+@pytest.fixture(scope="module")
+def cnn_path(tmp_path_factory):
+    torch.manual_seed(0)
+    model = SpectrogramCNN(CNNConfig(n_classes=3, n_mels=32, channels=(4, 4, 8, 8), hidden=8)).eval()
+    return save_checkpoint(tmp_path_factory.mktemp("m") / "cnn.pt", model, MEL, CLASSES, segment_seconds=1.0)
+
+
+@pytest.fixture(scope="module")
+def hybrid_path(tmp_path_factory):
+    torch.manual_seed(0)
+    model = HybridCNNRNN(HybridConfig(n_classes=3, n_mels=32, channels=(4, 4, 8), rnn_hidden=8, dense=8)).eval()
+    return save_checkpoint(tmp_path_factory.mktemp("m") / "hybrid.pt", model, MEL, CLASSES, segment_seconds=1.0)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    write(tmp_path / "music" / "a.wav", tone(3.0, freq=220))
+    write(tmp_path / "music" / "sub" / "b.flac", tone(2.5, freq=440, channels=2))
+    write(tmp_path / "music" / "c.wav", tone(0.4, freq=330))           # shorter than one segment
+    (tmp_path / "music" / "broken.wav").write_bytes(b"RIFF not really")
+    (tmp_path / "music" / "readme.txt").write_text("not audio, not listed")
+    return tmp_path / "music"
+
+
+def test_expand_inputs_lists_audio_recursively_keeps_explicit_files_and_rejects_missing(folder):
+    names = [p.name for p in expand_inputs([folder])]
+    assert names == ["a.wav", "broken.wav", "c.wav", "b.flac"]
+    assert [p.name for p in expand_inputs([folder / "readme.txt"])] == ["readme.txt"]
+    with pytest.raises(FileNotFoundError, match="no such file or folder"):
+        expand_inputs([folder / "nope.wav"])
+
+
+def test_load_model_opens_checkpoints_and_refuses_other_files(cnn_path, tmp_path):
+    model = load_model(cnn_path, device="cpu")
+    assert isinstance(model, NetworkPredictor) and model.kind == "cnn" and model.classes == CLASSES
+    junk = tmp_path / "model.pt"
+    junk.write_bytes(b"\x00" * 100)
+    with pytest.raises(ModelLoadError, match="not a Muzo checkpoint"):
+        load_model(junk)
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "missing.pt")
+    fake_skops = tmp_path / "model.skops"
+    fake_skops.write_text("hello")
+    with pytest.raises(ModelLoadError, match="not a Muzo Random Forest model"):
+        load_model(fake_skops)
+
+
+def test_predict_files_reports_bad_files_per_file_and_keeps_order(cnn_path, folder):
+    model = load_model(cnn_path, device="cpu")
+    files = expand_inputs([folder])
+    results = predict_files(model, files, top_k=2, batch_files=2, progress=False)
+    assert [r["path"] for r in results] == [str(f) for f in files]
+    bad = [r for r in results if r["error"]]
+    assert [r["path"].endswith("broken.wav") for r in bad] == [True] and bad[0]["genre"] is None
+    for r in results:
+        if r["error"] is None:
+            assert r["genre"] in CLASSES and len(r["top_k"]) == 2
+            assert r["confidence"] == max(r["probabilities"].values()) == r["top_k"][0][1]
+            assert sum(r["probabilities"].values()) == pytest.approx(1, abs=1e-5)
+    # batching several files together gives the same numbers as one file at a time
+    single = predict_files(model, files, top_k=2, batch_files=1, n_threads=1, progress=False)
+    for a, b in zip(results, single):
+        if a["error"] is None:
+            assert a["probabilities"] == pytest.approx(b["probabilities"], abs=1e-4)
+    table = results_table(results)
+    assert list(table.file) == [f.name for f in files] and table.error.str.len().gt(0).sum() == 1
+
+
+def test_predict_files_matches_scoring_the_log_mel_directly(cnn_path, folder):
+    from muzo_lib.audio import load_audio
+
+    model = load_model(cnn_path, device="cpu")
+    result = predict_files(model, [folder / "a.wav"], progress=False)[0]
+    direct = model.predict_logmels([model.logmel(load_audio(folder / "a.wav", 22050))])[0]
+    assert [result["probabilities"][c] for c in CLASSES] == pytest.approx(direct.tolist(), abs=1e-5)
+    with pytest.raises(ValueError, match="top_k"):
+        predict_files(model, [folder / "a.wav"], top_k=0)
+
+
+def test_forest_files_load_and_predict(tmp_path, folder):
+    from muzo_lib.features import AudioFeatureExtractor
+    from muzo_lib.forest import MusicGenreClassifier
+
+    extractor = AudioFeatureExtractor(extras=False)
+    rows = [extractor.extract_all_features(tone(2.0, freq=f, seed=i), 22050) for i, f in enumerate([200, 300, 400, 500, 600, 700])]
+    import pandas as pd
+    rf = MusicGenreClassifier(n_estimators=10, random_state=0, n_jobs=1).fit(pd.DataFrame(rows), ["jazz", "rock"] * 3)
+    path = rf.save_model(tmp_path / "rf.skops")
+    model = load_model(path)
+    assert isinstance(model, ForestPredictor) and model.kind == "rf" and model.extractor.extras is False
+    results = predict_files(model, [folder / "a.wav", folder / "broken.wav"], progress=False)
+    assert results[0]["genre"] in ("jazz", "rock") and results[1]["error"]
+
+
+def test_genre_over_time_windows(cnn_path):
+    model = load_model(cnn_path, device="cpu")
+    y = np.concatenate([tone(4.0, freq=220), tone(4.0, freq=880)])
+    timeline = genre_over_time(model, y, window_seconds=2.0, hop_seconds=1.0, sample_rate=22050)
+    assert list(timeline.start_s) == [0, 1, 2, 3, 4, 5, 6] and timeline.end_s.iloc[-1] == 8.0
+    assert np.allclose(timeline[CLASSES].sum(axis=1), 1, atol=1e-5)
+    assert (timeline.genre == [CLASSES[i] for i in timeline[CLASSES].to_numpy().argmax(1)]).all()
+    short = genre_over_time(model, tone(1.0), window_seconds=2.0, hop_seconds=1.0, sample_rate=22050)
+    assert len(short) == 1 and short.end_s.iloc[0] == 1.0
+    with pytest.raises(ValueError, match="expects 22050 Hz"):
+        genre_over_time(model, y, sample_rate=16000)
+
+
+def test_attention_weights_of_hybrid_networks_only(hybrid_path, cnn_path):
+    model = load_model(hybrid_path, device="cpu")
+    logmel = model.logmel(tone(2.5))
+    weights, starts = model.attention(logmel)
+    assert weights.shape[0] == len(starts) and np.allclose(weights.sum(1), 1, atol=1e-5)
+    assert starts[-1] + model.frames <= logmel.shape[-1]
+    with pytest.raises(ValueError, match="only for hybrid"):
+        load_model(cnn_path, device="cpu").attention(logmel)
+
+
+def test_measure_latency_counts_only_timed_calls():
+    calls = []
+    stats = measure_latency(lambda: calls.append(1), repeats=4, warmup=3)
+    assert len(calls) == 7 and stats["repeats"] == 4 and 0 <= stats["min_ms"] <= stats["median_ms"] <= stats["max_ms"]
