@@ -24,6 +24,9 @@ def trained(tmp_path_factory):
     rf = _muzo("train", "--data-dir", data, "--architecture", "rf", "--output", root / "rf.skops",
                "--trees", "10", "--quiet")
     assert rf.returncode == 0, rf.stderr
+    hybrid = _muzo("train", "--data-dir", data, "--architecture", "hybrid", "--output", root / "hybrid.pt",
+                   "--epochs", "1", "--segment-seconds", "1", "--quiet", "--run-dir", root / "run")
+    assert hybrid.returncode == 0, hybrid.stderr
     return root, data, cnn, rf
 
 
@@ -32,6 +35,9 @@ def test_train_saves_models_and_reports_test_accuracy(trained):
     assert (root / "cnn.pt").is_file() and (root / "rf.skops").is_file()
     assert "saved cnn model to" in cnn.stdout and "test accuracy" in cnn.stdout
     assert "saved rf model to" in rf.stdout
+    assert (root / "hybrid.pt").is_file() and (root / "run" / "split.csv").is_file()
+    done = _muzo("predict", root / "data" / "pop", "--model", root / "hybrid.pt", "--json")
+    assert done.returncode == 0 and len(json.loads(done.stdout)) == 6, done.stderr
 
 
 def test_predict_prints_a_table_and_reports_unreadable_files(trained):
