@@ -38,6 +38,7 @@ from muzo_lib.checkpoints import save_checkpoint  # noqa: E402
 from muzo_lib.models import CNNConfig, HybridCNNRNN, HybridConfig, SpectrogramCNN, count_parameters  # noqa: E402
 from muzo_lib.prediction import load_model, measure_latency, predict_files  # noqa: E402
 from muzo_lib.spectrogram import MelConfig  # noqa: E402
+from muzo_lib.training import autocast_dtype, precision_name  # noqa: E402
 
 SR, SECONDS, N_CLASSES = 22050, 30.0, 10
 
@@ -115,7 +116,7 @@ def main():
         ours = load_model(model_path, device="cpu")
         seed = SeedPipeline()
         print(f"ours: {args.architecture}, {count_parameters(net):,} parameters, 3 s segments batched, "
-              f"precision {ours.precision}; seed: {count_parameters(seed.model):,} parameters, float32")
+              f"{precision_name(autocast_dtype(ours.device, ours.precision))}; seed: {count_parameters(seed.model):,} parameters, float32")
 
         seed(files[0])  # librosa's JIT compilation and first-call set-up: not timed
         one = files[0]
