@@ -1,24 +1,53 @@
 """muzo_lib: the thin library behind the Muzo course notebooks and the ``muzo`` command.
 
 Imports flow one way: audio/datasets -> spectrogram/cache -> features/models ->
-training -> classifiers -> notebooks and CLI.
+training -> classifiers -> ensemble/prediction -> notebooks and CLI.
+
+Every public name below is importable from ``muzo_lib`` directly. Modules load on first
+use (PEP 562), so ``muzo predict`` does not pay for scikit-learn or librosa when it
+needs neither.
 """
-from .audio import AUDIO_EXTENSIONS, AudioDecodeError, audio_info, fix_length, load_audio, segment_signal
-from .cache import LogMelCache, file_identity
-from .datasets import (DatasetError, SplitInfo, gtzan_artist_groups, gtzan_fault_filtered_split, layout_tree,
-                       leakage_report, make_split, scan_dataset, skipped_report, usable_tracks)
-from .evaluation import classification_metrics, track_probabilities
-from .features import (EXTRA_FEATURE_NAMES, GTZAN_FEATURE_NAMES, AudioFeatureExtractor, FeatureError,
-                       extract_dataset, median_filter_1d, naive_gtzan_features, run_features)
-from .forest import FeatureMismatchError, ModelFormatError, MusicGenreClassifier
-from .augment import AugmentConfig
-from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from .classifiers import CNNMusicClassifier, train_cnn_music_model, train_on_run
-from .models import AttentionPooling, CNNConfig, HybridCNNRNN, HybridConfig, SpectrogramCNN, build_model, count_parameters
-from .training import TrackSet, TrainConfig, TrainResult, evaluate, fit, seed_everything
-from .paths import atomic_write, atomic_write_json, atomic_write_text, project_root, resolve_path
-from .runs import DEFAULT_RUN_DIR, RunData, dataset_dir, load_metrics, prepare_run, save_metrics
-from .synth import DEFAULT_DATASET_DIR, GENRES, Style, ensure_generated_dataset, generate_dataset, render_track
-from .spectrogram import LogMelSpectrogram, MelConfig, librosa_logmel, power_to_db
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "audio": ["AUDIO_EXTENSIONS", "AudioDecodeError", "audio_info", "fix_length", "load_audio", "segment_signal"],
+    "augment": ["AugmentConfig"],
+    "cache": ["LogMelCache", "file_identity"],
+    "checkpoints": ["CheckpointError", "load_checkpoint", "save_checkpoint"],
+    "classifiers": ["CNNMusicClassifier", "train_cnn_music_model", "train_on_run"],
+    "datasets": ["DatasetError", "SplitInfo", "gtzan_artist_groups", "gtzan_fault_filtered_split", "layout_tree",
+                 "leakage_report", "make_split", "scan_dataset", "skipped_report", "usable_tracks"],
+    "ensemble": ["FUSION_METHODS", "ProbabilityFusion", "align_probabilities", "compare_models", "ensemble_predict",
+                 "fit_fusions", "member_probabilities"],
+    "evaluation": ["classification_metrics", "track_probabilities"],
+    "features": ["EXTRA_FEATURE_NAMES", "GTZAN_FEATURE_NAMES", "AudioFeatureExtractor", "FeatureError",
+                 "extract_dataset", "median_filter_1d", "naive_gtzan_features", "run_features"],
+    "forest": ["FeatureMismatchError", "ModelFormatError", "MusicGenreClassifier"],
+    "models": ["AttentionPooling", "CNNConfig", "HybridCNNRNN", "HybridConfig", "SpectrogramCNN", "build_model",
+               "count_parameters"],
+    "paths": ["atomic_write", "atomic_write_json", "atomic_write_text", "project_root", "resolve_path"],
+    "prediction": ["GenrePredictor", "ModelLoadError", "genre_over_time", "load_model", "measure_latency",
+                   "predict_files"],
+    "runs": ["DEFAULT_RUN_DIR", "RunData", "dataset_dir", "load_metrics", "prepare_run", "save_metrics"],
+    "spectrogram": ["LogMelSpectrogram", "MelConfig", "librosa_logmel", "power_to_db"],
+    "synth": ["DEFAULT_DATASET_DIR", "GENRES", "Style", "ensure_generated_dataset", "generate_dataset", "render_track"],
+    "training": ["TrackSet", "TrainConfig", "TrainResult", "evaluate", "fit", "seed_everything"],
+}
+_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module 'muzo_lib' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_HOME))

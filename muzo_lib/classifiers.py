@@ -363,7 +363,7 @@ def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: 
     metrics = {"model": name, "architecture": architecture, "accuracy": test["accuracy"],
                "macro_f1": test["metrics"]["macro_f1"], "segment_accuracy": test["segment_accuracy"],
                "valid_accuracy": valid["accuracy"], "split": "test", "level": "track",
-               "n_test_tracks": len(tracks["test"]), "parameters": count_parameters(model),
+               "n": len(tracks["test"]), "parameters": count_parameters(model),
                "model_config": config_to_dict(model.config), "train_config": {**asdict(cfg), "device": str(cfg.device)},
                "mel_config": mel.to_dict(), "classes": run.classes, "best_epoch": result.best_epoch,
                "epochs_trained": result.epochs_trained, "training_time_s": result.training_time,

@@ -169,6 +169,6 @@ def test_train_on_run_saves_checkpoint_and_metrics(tmp_path):
                        model_options={"channels": (4, 8, 8, 8)})
     assert out["checkpoint_path"].is_file()
     metrics = load_metrics(run.run_dir)["cnn"]
-    assert 0 <= metrics["accuracy"] <= 100 and metrics["n_test_tracks"] == len(run.subset("test"))
+    assert 0 <= metrics["accuracy"] <= 100 and metrics["n"] == len(run.subset("test"))
     classifier = CNNMusicClassifier(verbose=False).load_model(out["checkpoint_path"])
     assert classifier.classes_ == run.classes

@@ -18,7 +18,7 @@ def test_nb02_on_real_clips(run_notebook, real_data_dir, real_run_dir):
         accuracy = float(re.search(rf"{name}\s*:\s+\d+ tracks, accuracy\s+([\d.]+)%", text).group(1))
         assert 0 <= accuracy <= 100
     assert "reloaded model gives the same probabilities: True" in text
-    metrics = json.loads((real_run_dir / "rf_metrics.json").read_text())
+    metrics = json.loads((real_run_dir / "metrics" / "random_forest.json").read_text())
     assert len(metrics["classes"]) == 10 and len(metrics["features"]) == 85
     assert 0 <= metrics["test"]["accuracy"] <= 100
     assert (real_run_dir / "rf_model.skops").is_file()
