@@ -17,6 +17,18 @@ def test_course_notebooks_are_ordered_and_each_has_one_parameters_cell():
         assert "data_dir = " in cells[0].source and "run_dir = " in cells[0].source, path.name
 
 
+def test_papermill_reads_every_parameter():
+    """papermill skips a line with a second '=' (even in its comment) and then calls the
+    parameter unknown; every assignment in a parameters cell must be readable."""
+    import nbformat
+    import papermill as pm
+    for path in course_notebooks():
+        cell = next(c for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
+        assigned = {line.split("=")[0].strip() for line in cell.source.splitlines()
+                    if "=" in line and not line.lstrip().startswith("#")}
+        assert set(pm.inspect_notebook(str(path))) == assigned, path.name
+
+
 def test_run_course_writes_notebooks_figures_and_summary(tmp_path):
     lines = []
     run_dir = run_course(name="t-course", only=["00"], log=lines.append)
