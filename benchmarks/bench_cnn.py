@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -27,20 +26,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from muzo_lib.classifiers import CNNMusicClassifier  # noqa: E402
+from muzo_lib.prediction import measure_latency  # noqa: E402
 from muzo_lib.models import CNNConfig, SpectrogramCNN, count_parameters  # noqa: E402
 from muzo_lib.spectrogram import MelConfig  # noqa: E402
 from muzo_lib.training import _forward_backward, cpu_has_native_bf16  # noqa: E402
 
 
 def median_time(fn, repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    """Median seconds per call (muzo_lib's latency helper, in seconds)."""
+    return measure_latency(fn, repeats, warmup)["median_ms"] / 1000
 
 
 def training_throughput(precision: torch.dtype | None, channels_last: bool, repeats: int, batch: int = 32) -> float:

@@ -75,8 +75,19 @@ class LogMelCache:
             path -> one-line reason for those that could not be decoded.
         """
         paths = [str(p) for p in paths]
-        workers = n_jobs or min(4, os.cpu_count() or 1)
-        arrays, errors = {}, {}
+        arrays, errors, missing = {}, {}, []
+        for path in paths:  # warm entries load here: a pool would cost more than the reads
+            try:
+                target = self.path_for(path)
+            except OSError as exc:
+                errors[path] = f"cannot read file ({exc.strerror or exc})"
+                continue
+            if target.exists():
+                arrays[path] = np.load(target)
+            else:
+                missing.append(path)
+        if not missing:
+            return arrays, errors
 
         def one(path):
             try:
@@ -85,8 +96,9 @@ class LogMelCache:
                 return path, None, str(exc)
 
         # Threads are enough: decoding, resampling and the FFTs all release the GIL.
+        workers = n_jobs or min(4, os.cpu_count() or 1)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            bar = progress_bar(pool.map(one, paths), total=len(paths), desc=desc, disable=not progress)
+            bar = progress_bar(pool.map(one, missing), total=len(missing), desc=desc, disable=not progress)
             for path, logmel, error in bar:
                 if error is None:
                     arrays[path] = logmel

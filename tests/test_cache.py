@@ -60,3 +60,10 @@ def test_no_partial_files_left_behind(tmp_path, monkeypatch):
         cache.load(path)
     assert not cache.path_for(path).exists()
     assert list(cache.folder.iterdir()) == []
+
+
+def test_build_reports_missing_files(tmp_path):
+    good = write(tmp_path / "a.wav", tone(2.0))
+    arrays, errors = LogMelCache(tmp_path / "c").build([good, tmp_path / "gone.wav"], progress=False)
+    assert list(arrays) == [str(good)]
+    assert errors == {str(tmp_path / "gone.wav"): "cannot read file (No such file or directory)"}
