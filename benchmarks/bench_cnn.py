@@ -17,7 +17,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +25,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from muzo_lib.classifiers import CNNMusicClassifier  # noqa: E402
-from muzo_lib.prediction import measure_latency  # noqa: E402
 from muzo_lib.models import CNNConfig, SpectrogramCNN, count_parameters  # noqa: E402
+from muzo_lib.prediction import measure_latency  # noqa: E402
 from muzo_lib.spectrogram import MelConfig  # noqa: E402
 from muzo_lib.training import _forward_backward, cpu_has_native_bf16  # noqa: E402
 
@@ -70,6 +69,7 @@ def seed_pipeline(model, path: str):
 
 def a_30s_file(folder: str) -> str:
     import soundfile as sf
+
     from muzo_lib.synth import render_track
     path = os.path.join(folder, "clip30.wav")
     sf.write(path, render_track("rock", "punk", seed=1, duration=30.0), 22050)
@@ -103,7 +103,6 @@ def main():
         classifier.classes_ = [f"genre{i}" for i in range(10)]
         ours = median_time(lambda: classifier.predict(path), args.repeats)
 
-        import librosa  # first call JIT-compiles (numba): set-up, not timed
         seed_model = SpectrogramCNN(CNNConfig(n_classes=10, head="seed", input_frames=1292)).eval()
         seed_pipeline(seed_model, path)
         seed = median_time(lambda: seed_pipeline(seed_model, path), max(5, args.repeats // 2))

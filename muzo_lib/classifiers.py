@@ -37,8 +37,15 @@ from .paths import resolve_path
 from .progress import progress_bar
 from .runs import save_metrics
 from .spectrogram import LogMelSpectrogram, MelConfig
-from .training import (TrackSet, TrainConfig, autocast_dtype, evaluate, fit, predict_segments, resolve_device,
-                       seed_everything)
+from .training import (
+    TrackSet,
+    TrainConfig,
+    evaluate,
+    fit,
+    predict_segments,
+    resolve_device,
+    seed_everything,
+)
 
 
 class CNNMusicClassifier:

@@ -88,10 +88,9 @@ def _course(args) -> int:
 
 def _predict(args) -> int:
     import json
+    from pathlib import Path
 
     from .prediction import expand_inputs, load_model, predict_files, results_table
-
-    from pathlib import Path
 
     model = load_model(Path(args.model).expanduser().resolve(), device=args.device)
     files = expand_inputs(args.inputs)

@@ -294,7 +294,7 @@ def ensemble_predict(audio_file, models: dict, fusion: ProbabilityFusion | None 
 def seed_style_confidence(per_model: dict) -> tuple[str, float]:
     """What the seed's ``ensemble_predict`` reported: the first member's genre and the
     average of every member's *own* top confidence, whatever genre each one picked.
-    Kept only to show, in notebook 05, why it is wrong."""
+    Kept only to show, in notebook 07, why it is wrong."""
     first = next(iter(per_model.values()))
     return first["genre"], float(np.mean([r["confidence"] for r in per_model.values()]))
 

@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass, fields
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 #: The seed document's filters per convolution block.
 SEED_CHANNELS = (32, 64, 128, 256)

@@ -132,7 +132,9 @@ def plot_mel_filterbank(config, ax=None):
 def plot_setting_variations(y, base, variations: dict[str, list]):
     """A grid of log-mels of the same clip: one row per setting, one column per value."""
     from dataclasses import replace
+
     import torch
+
     from .spectrogram import LogMelSpectrogram
     rows, cols = len(variations), max(len(v) for v in variations.values())
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.6 * rows), squeeze=False)

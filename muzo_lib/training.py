@@ -30,7 +30,6 @@ import platform
 import random
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -44,7 +43,6 @@ from .checkpoints import save_checkpoint
 from .evaluation import classification_metrics, track_probabilities
 from .progress import progress_bar
 from .spectrogram import LogMelSpectrogram, MelConfig
-
 
 # ---------------------------------------------------------------- configuration
 

@@ -6,4 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 export PYTHONWARNINGS=${PYTHONWARNINGS:-ignore::DeprecationWarning}
+.venv/bin/ruff check .
 exec .venv/bin/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider "$@"

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import soundfile as sf
 
 from muzo_lib.audio import AudioDecodeError, audio_info, fix_length, load_audio, segment_signal
 from tests.helpers import tone, write

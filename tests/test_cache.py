@@ -4,9 +4,9 @@ import time
 import numpy as np
 import pytest
 
+from muzo_lib.audio import load_audio
 from muzo_lib.cache import LogMelCache
 from muzo_lib.spectrogram import MelConfig, librosa_logmel
-from muzo_lib.audio import load_audio
 from tests.helpers import tone, write
 
 

@@ -2,12 +2,11 @@
 settings), plus saving, loading, prediction of good and bad files, and train_on_run."""
 import numpy as np
 import pytest
+from helpers import tiny_dataset
 
 from muzo_lib.audio import AudioDecodeError
 from muzo_lib.checkpoints import CheckpointError
 from muzo_lib.classifiers import CNNMusicClassifier, train_cnn_music_model, train_on_run
-
-from helpers import tiny_dataset
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from muzo_lib.datasets import (DatasetError, gtzan_artist_groups, gtzan_fault_filtered_split, make_split,
-                               scan_dataset, skipped_report, usable_tracks)
+from muzo_lib.datasets import (
+    DatasetError,
+    gtzan_artist_groups,
+    gtzan_fault_filtered_split,
+    make_split,
+    scan_dataset,
+    skipped_report,
+    usable_tracks,
+)
 from tests.helpers import tiny_dataset, tone, write
 
 

@@ -2,8 +2,14 @@
 import numpy as np
 import pytest
 
-from muzo_lib.ensemble import (ProbabilityFusion, align_probabilities, compare_models, ensemble_predict,
-                               fit_fusions, seed_style_confidence)
+from muzo_lib.ensemble import (
+    ProbabilityFusion,
+    align_probabilities,
+    compare_models,
+    ensemble_predict,
+    fit_fusions,
+    seed_style_confidence,
+)
 from muzo_lib.prediction import GenrePredictor
 from tests.helpers import tone, write
 

@@ -1,7 +1,8 @@
 """environment.yml (conda users) and pyproject.toml (pip users) must list the same packages."""
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 REPO = Path(__file__).resolve().parent.parent
 CONDA_NAMES = {"torch": "pytorch", "soundfile": "pysoundfile", "soxr": "soxr-python"}

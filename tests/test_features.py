@@ -11,8 +11,16 @@ import pytest
 import scipy.ndimage as ndi
 import soundfile as sf
 
-from muzo_lib.features import (EXTRA_FEATURE_NAMES, GTZAN_FEATURE_NAMES, AudioFeatureExtractor, FeatureCache,
-                               FeatureError, extract_dataset, median_filter_1d, naive_gtzan_features)
+from muzo_lib.features import (
+    EXTRA_FEATURE_NAMES,
+    GTZAN_FEATURE_NAMES,
+    AudioFeatureExtractor,
+    FeatureCache,
+    FeatureError,
+    extract_dataset,
+    median_filter_1d,
+    naive_gtzan_features,
+)
 
 SR = 22050
 

@@ -9,9 +9,17 @@ import skops.io as sio
 from sklearn.base import clone
 from sklearn.model_selection import cross_val_score
 
-from muzo_lib.forest import (FeatureMismatchError, ModelFormatError, MusicGenreClassifier, complexity_sweep,
-                             feature_columns, learning_curve, random_track_split, read_gtzan_table,
-                             split_comparison)
+from muzo_lib.forest import (
+    FeatureMismatchError,
+    ModelFormatError,
+    MusicGenreClassifier,
+    complexity_sweep,
+    feature_columns,
+    learning_curve,
+    random_track_split,
+    read_gtzan_table,
+    split_comparison,
+)
 
 
 @pytest.fixture

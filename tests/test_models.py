@@ -2,8 +2,17 @@
 import pytest
 import torch
 
-from muzo_lib.models import (AttentionPooling, CNNConfig, HybridCNNRNN, HybridConfig, SpectrogramCNN, build_model,
-                             config_from_dict, config_to_dict, count_parameters)
+from muzo_lib.models import (
+    AttentionPooling,
+    CNNConfig,
+    HybridCNNRNN,
+    HybridConfig,
+    SpectrogramCNN,
+    build_model,
+    config_from_dict,
+    config_to_dict,
+    count_parameters,
+)
 
 
 @pytest.mark.parametrize("frames", [16, 130, 431, 1292])

@@ -5,8 +5,17 @@ import torch
 
 from muzo_lib.checkpoints import save_checkpoint
 from muzo_lib.models import CNNConfig, HybridCNNRNN, HybridConfig, SpectrogramCNN
-from muzo_lib.prediction import (ForestPredictor, ModelLoadError, NetworkPredictor, expand_inputs,
-                                 genre_over_time, load_model, measure_latency, predict_files, results_table)
+from muzo_lib.prediction import (
+    ForestPredictor,
+    ModelLoadError,
+    NetworkPredictor,
+    expand_inputs,
+    genre_over_time,
+    load_model,
+    measure_latency,
+    predict_files,
+    results_table,
+)
 from muzo_lib.spectrogram import MelConfig
 from tests.helpers import tone, write
 

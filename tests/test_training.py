@@ -3,17 +3,24 @@ checkpoints, determinism."""
 import numpy as np
 import pytest
 import torch
+from helpers import tiny_dataset
 from torch import nn
 
 from muzo_lib import training
 from muzo_lib.augment import AugmentConfig, mixup, random_gain, spec_augment
 from muzo_lib.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from muzo_lib.models import CNNConfig, HybridConfig, HybridCNNRNN, SpectrogramCNN
+from muzo_lib.models import CNNConfig, HybridCNNRNN, HybridConfig, SpectrogramCNN
 from muzo_lib.spectrogram import MelConfig
-from muzo_lib.training import (CropDataset, TrackSet, TrainConfig, autocast_dtype, evaluate, fit, seed_everything,
-                               track_segments)
-
-from helpers import tiny_dataset
+from muzo_lib.training import (
+    CropDataset,
+    TrackSet,
+    TrainConfig,
+    autocast_dtype,
+    evaluate,
+    fit,
+    seed_everything,
+    track_segments,
+)
 
 MEL = MelConfig(n_mels=32)
 CLASSES = ["low", "mid", "high"]

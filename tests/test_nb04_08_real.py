@@ -29,8 +29,8 @@ def test_nb04_hybrid_on_real_clips(run_notebook, real_data_dir, real_run_dir):
     assert (real_run_dir / "models" / "hybrid.pt").is_file()
 
 
-def test_nb05_ensemble_on_real_clips(run_notebook, real_data_dir, real_run_dir):
-    nb = run_notebook("05_ensemble.ipynb", data_dir=str(real_data_dir), run_dir=str(real_run_dir),
+def test_nb07_ensemble_on_real_clips(run_notebook, real_data_dir, real_run_dir):
+    nb = run_notebook("07_ensemble.ipynb", data_dir=str(real_data_dir), run_dir=str(real_run_dir),
                       n_estimators=50, **FAST)
     text = notebook_text(nb)
     assert "fitting on test: a fusion is never fitted on the test split" in text
@@ -45,8 +45,8 @@ def test_nb05_ensemble_on_real_clips(run_notebook, real_data_dir, real_run_dir):
     assert "seed-style" in text and "fused" in text
 
 
-def test_nb06_prediction_on_real_clips(run_notebook, real_data_dir, real_run_dir):
-    nb = run_notebook("06_prediction.ipynb", data_dir=str(real_data_dir), run_dir=str(real_run_dir),
+def test_nb08_prediction_on_real_clips(run_notebook, real_data_dir, real_run_dir):
+    nb = run_notebook("08_prediction.ipynb", data_dir=str(real_data_dir), run_dir=str(real_run_dir),
                       long_parts=3, part_seconds=10.0, latency_repeats=2, n_estimators=50, **FAST)
     text = notebook_text(nb)
     assert "cnn model from models/cnn.pt; 10 genres" in text
