@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from muzo_lib.classifiers import CNNMusicClassifier  # noqa: E402
 from muzo_lib.models import CNNConfig, SpectrogramCNN, count_parameters  # noqa: E402
-from muzo_lib.prediction import measure_latency  # noqa: E402
 from muzo_lib.spectrogram import MelConfig  # noqa: E402
+from muzo_lib.timing import measure_latency  # noqa: E402
 from muzo_lib.training import _forward_backward, cpu_has_native_bf16  # noqa: E402
 
 
@@ -103,7 +103,7 @@ def main():
         classifier.classes_ = [f"genre{i}" for i in range(10)]
         ours = median_time(lambda: classifier.predict(path), args.repeats)
 
-        seed_model = SpectrogramCNN(CNNConfig(n_classes=10, head="seed", input_frames=1292)).eval()
+        seed_model = SpectrogramCNN(CNNConfig(n_classes=10, head="flatten", input_frames=1292)).eval()
         seed_pipeline(seed_model, path)
         seed = median_time(lambda: seed_pipeline(seed_model, path), max(5, args.repeats // 2))
         print(f"  muzo (decode + log-mel + {classifier.predict(path)['predictions']['segments']} segments, "

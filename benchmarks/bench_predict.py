@@ -24,7 +24,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +35,9 @@ sys.path.insert(0, str(ROOT))
 from muzo_lib import synth  # noqa: E402
 from muzo_lib.checkpoints import save_checkpoint  # noqa: E402
 from muzo_lib.models import CNNConfig, HybridCNNRNN, HybridConfig, SpectrogramCNN, count_parameters  # noqa: E402
-from muzo_lib.prediction import load_model, measure_latency, predict_files  # noqa: E402
+from muzo_lib.prediction import load_model, predict_files  # noqa: E402
 from muzo_lib.spectrogram import MelConfig  # noqa: E402
+from muzo_lib.timing import measure_latency  # noqa: E402
 from muzo_lib.training import autocast_dtype, precision_name  # noqa: E402
 
 SR, SECONDS, N_CLASSES = 22050, 30.0, 10
@@ -45,7 +45,7 @@ SR, SECONDS, N_CLASSES = 22050, 30.0, 10
 SEED_PROCESS = """
 import sys, librosa, numpy as np, torch
 from muzo_lib.models import CNNConfig, SpectrogramCNN
-model = SpectrogramCNN(CNNConfig(n_classes=10, head="seed", input_frames=1292)).eval()
+model = SpectrogramCNN(CNNConfig(n_classes=10, head="flatten", input_frames=1292)).eval()
 y, sr = librosa.load(sys.argv[1], sr=22050, duration=30.0)
 y = librosa.util.fix_length(y, size=22050 * 30)
 S = librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=sr, n_fft=2048, hop_length=512, n_mels=128), ref=1.0)
@@ -60,7 +60,7 @@ class SeedPipeline:
 
     def __init__(self):
         torch.manual_seed(0)
-        self.model = SpectrogramCNN(CNNConfig(n_classes=N_CLASSES, head="seed", input_frames=1292)).eval()
+        self.model = SpectrogramCNN(CNNConfig(n_classes=N_CLASSES, head="flatten", input_frames=1292)).eval()
 
     @torch.inference_mode()
     def __call__(self, path):
@@ -87,13 +87,8 @@ def make_files(folder: Path, n: int) -> list[Path]:
 def process_time(argv: list[str], repeats: int) -> float:
     """Median wall time (ms) of a whole process, after one untimed run (OS file cache, numba cache)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run(argv, check=True, capture_output=True, env=env)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        subprocess.run(argv, check=True, capture_output=True, env=env)
-        times.append(1000 * (time.perf_counter() - start))
-    return float(np.median(times))
+    return measure_latency(lambda: subprocess.run(argv, check=True, capture_output=True, env=env),
+                           repeats=repeats, warmup=1)["median_ms"]
 
 
 def main():

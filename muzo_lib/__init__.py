@@ -1,7 +1,7 @@
 """muzo_lib: the thin library behind the Muzo course notebooks and the ``muzo`` command.
 
-Imports flow one way: audio/datasets -> spectrogram/cache -> features/models ->
-training -> classifiers -> ensemble/prediction -> notebooks and CLI.
+Imports flow one way: audio/datasets/splits -> spectrogram/cache -> features/models ->
+training -> prediction/ensemble -> course_models -> classifiers -> notebooks and CLI.
 
 Every public name below is importable from ``muzo_lib`` directly. Modules load on first
 use (PEP 562), so ``muzo predict`` does not pay for scikit-learn or librosa when it
@@ -18,23 +18,28 @@ _EXPORTS = {
     "augment": ["AugmentConfig"],
     "cache": ["LogMelCache", "file_identity"],
     "checkpoints": ["CheckpointError", "load_checkpoint", "save_checkpoint"],
-    "classifiers": ["CNNMusicClassifier", "train_cnn_music_model", "train_on_run"],
-    "datasets": ["DatasetError", "SplitInfo", "gtzan_artist_groups", "gtzan_fault_filtered_split", "layout_tree",
-                 "leakage_report", "make_split", "scan_dataset", "skipped_report", "usable_tracks"],
-    "ensemble": ["FUSION_METHODS", "ProbabilityFusion", "align_probabilities", "compare_models", "ensemble_predict",
-                 "fit_fusions", "member_probabilities"],
-    "evaluation": ["classification_metrics", "track_probabilities"],
+    "classifiers": ["CNNMusicClassifier", "train_cnn_music_model"],
+    "course_models": ["COURSE_MODELS", "course_train_config", "ensure_course_model", "member_probabilities",
+                      "network_summary", "train_member", "train_on_run"],
+    "datasets": ["DatasetError", "gtzan_artist_groups", "gtzan_fault_filtered_split", "layout_tree",
+                 "manifest_from_files", "scan_dataset", "skipped_report", "usable_tracks"],
+    "ensemble": ["FUSION_METHODS", "ProbabilityFusion", "align_probabilities", "ensemble_predict", "fit_fusions"],
+    "evaluation": ["classification_metrics", "compare_models", "track_probabilities"],
     "features": ["EXTRA_FEATURE_NAMES", "GTZAN_FEATURE_NAMES", "AudioFeatureExtractor", "FeatureError",
-                 "extract_dataset", "median_filter_1d", "naive_gtzan_features", "run_features"],
+                 "extract_dataset", "feature_columns", "median_filter_1d", "naive_gtzan_features", "run_features"],
     "forest": ["FeatureMismatchError", "ModelFormatError", "MusicGenreClassifier"],
     "models": ["AttentionPooling", "CNNConfig", "HybridCNNRNN", "HybridConfig", "SpectrogramCNN", "build_model",
                "count_parameters"],
-    "paths": ["atomic_write", "atomic_write_json", "atomic_write_text", "project_root", "resolve_path"],
-    "prediction": ["GenrePredictor", "ModelLoadError", "genre_over_time", "load_model", "measure_latency",
-                   "predict_files"],
-    "runs": ["DEFAULT_RUN_DIR", "RunData", "dataset_dir", "load_metrics", "prepare_run", "save_metrics"],
+    "paths": ["atomic_write", "atomic_write_json", "atomic_write_text", "project_path", "project_root"],
+    "prediction": ["GenrePredictor", "ModelLoadError", "expand_inputs", "genre_over_time", "load_model",
+                   "predict_files", "results_table"],
+    "prediction_result": ["Prediction"],
+    "runs": ["DEFAULT_RUN_DIR", "RunData", "dataset_dir", "load_metrics", "prepare_run", "run_from_files",
+             "save_metrics"],
+    "splits": ["SplitInfo", "leakage_report", "make_split", "random_track_split"],
     "spectrogram": ["LogMelSpectrogram", "MelConfig", "librosa_logmel", "power_to_db"],
     "synth": ["DEFAULT_DATASET_DIR", "GENRES", "Style", "ensure_generated_dataset", "generate_dataset", "render_track"],
+    "timing": ["measure_latency"],
     "training": ["TrackSet", "TrainConfig", "TrainResult", "evaluate", "fit", "seed_everything"],
 }
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}

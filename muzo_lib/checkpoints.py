@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .models import build_model, config_from_dict, config_to_dict
-from .paths import atomic_write, resolve_path
+from .paths import atomic_write
 from .spectrogram import MelConfig
 
 FORMAT = "muzo-network-checkpoint"
@@ -54,7 +54,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, mel_config: MelCo
     """Write ``model``'s weights and settings to ``path`` atomically.
 
     Args:
-        path: target file (``.pt``/``.pth``); relative paths hang from the project root.
+        path: target file (``.pt``/``.pth``), relative to the current directory.
         model: a network from :mod:`muzo_lib.models` (it has a ``config``).
         mel_config: the log-mel settings its inputs were made with.
         classes: class names, in the order of the model's outputs.
@@ -70,7 +70,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, mel_config: MelCo
                "segment_seconds": float(segment_seconds), "state_dict": state, "extra": _plain(extra or {})}
     if len(payload["classes"]) != model.config.n_classes:
         raise ValueError(f"{len(payload['classes'])} class names for a model with {model.config.n_classes} outputs")
-    return atomic_write(resolve_path(path), lambda tmp: torch.save(payload, tmp))
+    return atomic_write(Path(path).expanduser(), lambda tmp: torch.save(payload, tmp))
 
 
 def _plain(values: dict) -> dict:
@@ -82,7 +82,7 @@ def load_checkpoint(path: str | os.PathLike, architecture: str | None = None, cl
     """Load a checkpoint written by :func:`save_checkpoint` and rebuild its network.
 
     Args:
-        path: the file; relative paths hang from the project root.
+        path: the file, relative to the current directory.
         architecture: if given (``"cnn"``/``"hybrid"``), the file must hold that architecture.
         classes: if given, the file's class list must be exactly this one.
 
@@ -90,7 +90,7 @@ def load_checkpoint(path: str | os.PathLike, architecture: str | None = None, cl
         CheckpointError: with one line: missing file, not a Muzo checkpoint, another
             architecture, other classes, or weights that do not fit the stored config.
     """
-    path = resolve_path(path)
+    path = Path(path).expanduser()
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:

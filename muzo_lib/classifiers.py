@@ -3,12 +3,13 @@
 - :func:`train_cnn_music_model`: audio files + labels in, a trained model file out.
 - :class:`CNNMusicClassifier`: ``train`` / ``save_model`` / ``load_model`` / ``predict``
   (one file or a list), plus scikit-learn style ``classes_`` and ``predict_proba``.
-- :func:`train_on_run`: the notebooks' path, training on a run's cached log-mels and
-  saving the checkpoint and metrics JSON into the run folder.
 
-Prediction end to end is: decode (``duration`` seconds from the start), the float32
-log-mel front end, every ``segment_seconds`` segment of the track in one batch through
-the network, segment probabilities averaged.
+This module is a thin adapter: training goes through the course's
+:func:`~muzo_lib.course_models.train_on_run` on a leakage-safe split
+(:func:`~muzo_lib.runs.run_from_files`: grouped by artist where artists are known), and
+prediction through :func:`~muzo_lib.prediction.predict_files`, so ``CNNMusicClassifier``,
+``muzo predict`` and the notebooks give the same probabilities for the same model and file.
+Paths are taken from the current directory.
 
 Example (the seed README's):
     >>> results = train_cnn_music_model(audio_files=audio_files, labels=labels,
@@ -21,31 +22,17 @@ Example (the seed README's):
 from __future__ import annotations
 
 import os
+import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import torch
-from sklearn.model_selection import train_test_split
 
-from .audio import AudioDecodeError, load_audio
-from .checkpoints import load_checkpoint, save_checkpoint
-from .models import ARCHITECTURES, build_model, config_to_dict, count_parameters
-from .paths import resolve_path
-from .progress import progress_bar
-from .runs import save_metrics
-from .spectrogram import LogMelSpectrogram, MelConfig
-from .training import (
-    TrackSet,
-    TrainConfig,
-    evaluate,
-    fit,
-    predict_segments,
-    resolve_device,
-    seed_everything,
-)
+from .audio import AudioDecodeError
+from .checkpoints import Checkpoint, load_checkpoint, save_checkpoint
+from .models import ARCHITECTURES, count_parameters
+from .spectrogram import MelConfig
+from .training import TrainConfig, resolve_device
 
 
 class CNNMusicClassifier:
@@ -56,14 +43,15 @@ class CNNMusicClassifier:
         architecture: ``"cnn"`` (:class:`~muzo_lib.models.SpectrogramCNN`) or ``"hybrid"``
             (:class:`~muzo_lib.models.HybridCNNRNN`).
         sample_rate: audio is resampled to this rate, Hz.
-        duration: seconds read from the start of each file, for training and prediction.
+        duration: seconds read from the start of each file, in training and prediction
+            (kept in the model file, so ``muzo predict`` reads the same); ``None``: whole files.
         n_mels: mel bands of the log-mel input.
         device: ``"cpu"``, ``"cuda"``...; ``None`` (or ``"auto"``) picks CUDA when present.
         segment_seconds: crop length in training, segment length in prediction, s.
         batch_size: training crops per step.
         random_state: seed for the validation split, weights, crops and augmentation.
-        output_dir: folder for model files (relative paths hang from the project root).
-        model_options: overrides of the model config (e.g. ``{"head": "seed"}``).
+        output_dir: folder for model files (relative to the current directory).
+        model_options: overrides of the model config (e.g. ``{"head": "flatten"}``).
         verbose: print training log lines and progress bars.
 
     Attributes (after ``train`` or ``load_model``): ``model``, ``classes_`` (= ``genre_classes``),
@@ -71,13 +59,13 @@ class CNNMusicClassifier:
     """
 
     def __init__(self, model_name: str = "cnn-music-v1.0", architecture: str = "cnn", sample_rate: int = 22050,
-                 duration: float = 30.0, n_mels: int = 128, device: str | None = None,
+                 duration: float | None = 30.0, n_mels: int = 128, device: str | None = None,
                  segment_seconds: float = 3.0, batch_size: int = 32, random_state: int = 42,
                  output_dir: str | os.PathLike = "models", model_options: dict | None = None, verbose: bool = True):
         if architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {sorted(ARCHITECTURES)}, got {architecture!r}")
-        if not duration > 0 or not segment_seconds > 0:
-            raise ValueError("duration and segment_seconds must be positive (seconds)")
+        if (duration is not None and not duration > 0) or not segment_seconds > 0:
+            raise ValueError("duration (or None) and segment_seconds must be positive (seconds)")
         self.model_name = model_name
         self.architecture = architecture
         self.sample_rate = sample_rate
@@ -95,7 +83,7 @@ class CNNMusicClassifier:
         self.mel_config = MelConfig(sample_rate=sample_rate, n_mels=n_mels)
         self.history_: dict | None = None
         self.model_path: Path | None = None
-        self._front_end = None
+        self._predictor = None
 
     # seed name for the class list
     @property
@@ -107,20 +95,21 @@ class CNNMusicClassifier:
         return self.model is not None
 
     def default_path(self) -> Path:
-        return resolve_path(self.output_dir) / f"{self.model_name}.pth"
+        return Path(self.output_dir).expanduser() / f"{self.model_name}.pth"
 
     # ---------------------------------------------------------------- training
 
     def train(self, audio_files, labels, num_epochs: int = 50, learning_rate: float = 0.001,
               validation_split: float = 0.2, early_stopping_patience: int = 10, save_best_model: bool = True,
               **train_options) -> dict:
-        """Decode the files, split off a stratified validation part, train, keep the best epoch.
+        """Split off a validation part (grouped by artist where known, stratified by genre),
+        train with the library's one training loop, keep the best epoch.
 
         Args:
             audio_files, labels: one genre name per file.
             num_epochs: most epochs.
             learning_rate: AdamW's initial learning rate.
-            validation_split: fraction of the files held out for validation (stratified).
+            validation_split: fraction of the tracks held out for validation.
             early_stopping_patience: epochs without validation-loss improvement before stopping.
             save_best_model: write the best epoch to :meth:`default_path` as training goes.
             **train_options: other :class:`~muzo_lib.training.TrainConfig` fields
@@ -130,48 +119,54 @@ class CNNMusicClassifier:
             The seed's results dict: ``final_val_acc``, ``best_val_acc``, ``final_train_acc``
             (percent), ``history``, ``model_path``, ``training_time`` (s), ``classes``,
             ``num_epochs_trained``, ``train_losses``/``val_losses``/``val_accuracies``...,
-            and ``skipped`` ({file: reason} for files that could not be decoded).
+            ``split`` (how the validation tracks were chosen) and ``skipped``
+            ({file: reason} for files that could not be used).
 
         Raises:
             ValueError: mismatched lists, fewer than two genres, or too few files to split.
         """
-        audio_files, labels = [str(p) for p in audio_files], [str(label) for label in labels]
-        if len(audio_files) != len(labels):
-            raise ValueError(f"{len(audio_files)} audio files but {len(labels)} labels")
+        from .course_models import train_on_run
+        from .runs import run_from_files
+
         if not 0 < validation_split < 1:
             raise ValueError(f"validation_split must be between 0 and 1, got {validation_split}")
         start = time.perf_counter()
-        logmels, skipped = self._decode_all(audio_files)
-        keep = [i for i, p in enumerate(audio_files) if p not in skipped]
-        if skipped and self.verbose:
-            print(f"⚠️  {len(skipped)} file(s) skipped (not decodable): "
-                  + "; ".join(f"{Path(p).name}: {r}" for p, r in list(skipped.items())[:3]))
-        classes = sorted({labels[i] for i in keep})
-        if len(classes) < 2:
-            raise ValueError(f"need at least two genres with decodable files, got {classes}")
-        y = np.array([classes.index(labels[i]) for i in keep])
-        train_idx, valid_idx = _stratified_split(np.arange(len(keep)), y, validation_split, self.random_state)
-        tracks = [TrackSet([logmels[keep[j]] for j in idx], y[idx], [audio_files[keep[j]] for j in idx],
-                           [audio_files[keep[j]] for j in idx]) for idx in (train_idx, valid_idx)]
-
-        seed_everything(self.random_state)
-        self.model = build_model(self._model_config(len(classes)))
-        self.classes_ = classes
-        config = TrainConfig(epochs=num_epochs, learning_rate=learning_rate, batch_size=self.batch_size,
-                             early_stopping_patience=early_stopping_patience, segment_seconds=self.segment_seconds,
-                             device=str(self.device), seed=self.random_state, progress=self.verbose,
-                             verbose=self.verbose, **train_options)
-        path = self.default_path() if save_best_model else None
-        result = fit(self.model, tracks[0], tracks[1], classes, self.mel_config, config, checkpoint_path=path,
-                     extra=self._extra())
+        with tempfile.TemporaryDirectory(prefix="muzo-train-") as tmp:
+            run = run_from_files(audio_files, labels, tmp, seed=self.random_state, valid_size=validation_split)
+            skipped = dict(zip(run.manifest.path[run.manifest.status != "ok"],
+                               run.manifest.reason[run.manifest.status != "ok"]))
+            if skipped and self.verbose:
+                print(f"⚠️  {len(skipped)} file(s) skipped: "
+                      + "; ".join(f"{Path(p).name}: {r}" for p, r in list(skipped.items())[:3]))
+            if len(run.classes) < 2:
+                raise ValueError(f"need at least two genres with usable files, got {run.classes}")
+            if not len(run.subset("train")) or not len(run.subset("valid")):
+                raise ValueError(f"{len(run.tracks)} usable files are too few for a validation split "
+                                 f"of {validation_split}")
+            logmels = run.logmels(self.mel_config, progress=self.verbose)
+            if self.duration is not None:
+                frames = self.mel_config.frames(self.duration)
+                logmels = {t: x[:, :frames] for t, x in logmels.items()}
+            config = TrainConfig(epochs=num_epochs, learning_rate=learning_rate, batch_size=self.batch_size,
+                                 early_stopping_patience=early_stopping_patience, segment_seconds=self.segment_seconds,
+                                 device=str(self.device), seed=self.random_state, progress=self.verbose,
+                                 verbose=self.verbose, **train_options)
+            path = self.default_path() if save_best_model else None
+            out = train_on_run(run, self.model_name, self.architecture, self.mel_config, config,
+                               model_options=self.model_options, logmels=logmels, seed=self.random_state,
+                               save=False, checkpoint_path=path, extra=self._extra())
+            n_train, n_valid = len(out["tracks"]["train"]), len(out["tracks"]["valid"])
+            split_note = run.split_info.note
+        self.model, self.classes_, self._predictor = out["model"], list(run.classes), None
+        result = out["result"]
         self.history_ = result.history
         self.model_path = path
         if path is not None:  # the file written during training lacks the final history: rewrite it
             self.save_model(path)
         h = result.history
         return {"model_name": self.model_name, "architecture": self.architecture,
-                "training_samples": len(train_idx), "validation_samples": len(valid_idx),
-                "num_classes": len(classes), "classes": classes, "num_epochs_trained": result.epochs_trained,
+                "training_samples": n_train, "validation_samples": n_valid,
+                "num_classes": len(self.classes_), "classes": self.classes_, "num_epochs_trained": result.epochs_trained,
                 "training_time": time.perf_counter() - start, "avg_epoch_time": float(np.mean(h["epoch_time"])),
                 "best_val_loss": result.best_val_loss, "best_val_acc": result.best_val_acc,
                 "best_epoch": result.best_epoch, "final_train_acc": result.final_train_acc,
@@ -179,43 +174,16 @@ class CNNMusicClassifier:
                 "train_accuracies": h["train_acc"], "val_accuracies": h["val_acc"], "history": h,
                 "model_path": None if path is None else str(path), "stopped_early": result.stopped_early,
                 "parameters": count_parameters(self.model), "precision": result.precision,
-                "skipped": skipped}
-
-    def _model_config(self, n_classes: int):
-        config_class = ARCHITECTURES[self.architecture][0]
-        options = {"n_classes": n_classes, "n_mels": self.n_mels, **self.model_options}
-        if self.architecture == "cnn" and options.get("head") == "seed":
-            options.setdefault("input_frames", self.mel_config.frames(self.segment_seconds))
-        return config_class(**options)
-
-    def _decode_all(self, paths) -> tuple[list, dict]:
-        """Log-mel of every file (None where it failed) and {path: reason} of the failures."""
-        def one(path):
-            try:
-                return self._logmel(path), None
-            except (AudioDecodeError, OSError) as exc:
-                return None, str(exc)
-
-        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-            results = list(progress_bar(pool.map(one, paths), total=len(paths), desc="log-mels",
-                                        disable=not self.verbose))
-        return [r[0] for r in results], {p: r[1] for p, r in zip(paths, results) if r[1] is not None}
-
-    def _logmel(self, path) -> np.ndarray:
-        y = load_audio(path, self.mel_config.sample_rate, duration=self.duration)
-        if self._front_end is None or self._front_end.config != self.mel_config:
-            self._front_end = LogMelSpectrogram(self.mel_config)
-        with torch.inference_mode():
-            return self._front_end(torch.from_numpy(y)).numpy()
+                "split": split_note, "skipped": skipped}
 
     def _extra(self) -> dict:
-        return {"model_name": self.model_name, "duration": float(self.duration), "history": self.history_ or {}}
+        return {"model_name": self.model_name, "duration": self.duration, "history": self.history_ or {}}
 
     # ---------------------------------------------------------------- files
 
     def save_model(self, path: str | os.PathLike | None = None) -> Path:
         """Write the model, its preprocessing and classes to ``path`` (default
-        :meth:`default_path`) atomically; returns the absolute path."""
+        :meth:`default_path`) atomically; returns the path written."""
         self._check_trained()
         path = save_checkpoint(path or self.default_path(), self.model, self.mel_config, self.classes_,
                                self.segment_seconds, extra=self._extra())
@@ -223,12 +191,14 @@ class CNNMusicClassifier:
         return path
 
     def load_model(self, path: str | os.PathLike) -> "CNNMusicClassifier":
-        """Load a file written by :meth:`save_model` or training; the architecture, classes,
-        sample rate, mel bands, duration and segment length all come from the file.
+        """Load a file written by :meth:`save_model`, training, ``muzo train`` or the course;
+        the architecture, classes, sample rate, mel bands, duration and segment length all
+        come from the file.
 
         Raises:
             CheckpointError: a missing file or one that is not a Muzo network checkpoint.
         """
+        path = Path(path).expanduser()
         ckpt = load_checkpoint(path)
         self.model = ckpt.model.to(self.device)
         self.architecture = ckpt.architecture
@@ -237,15 +207,16 @@ class CNNMusicClassifier:
         self.sample_rate, self.n_mels = ckpt.mel_config.sample_rate, ckpt.mel_config.n_mels
         self.segment_seconds = ckpt.segment_seconds
         self.model_name = ckpt.extra.get("model_name", self.model_name)
-        self.duration = ckpt.extra.get("duration", self.duration)
+        self.duration = ckpt.extra.get("duration") or None
         self.history_ = ckpt.extra.get("history") or None
-        self.model_path = resolve_path(path)
+        self.model_path = path.resolve()
+        self._predictor = None
         return self
 
     # ---------------------------------------------------------------- prediction
 
     def predict(self, audio, batch_size: int = 64) -> dict:
-        """Genre of one file, or of each file of a list.
+        """Genre of one file, or of each file of a list (the same numbers as ``muzo predict``).
 
         Args:
             audio: a path, or a list of paths.
@@ -253,47 +224,55 @@ class CNNMusicClassifier:
 
         Returns:
             For one path: ``{"file", "predictions": {"predicted_genre", "confidence",
-            "probabilities": {genre: p}, "all_probabilities" (same), "segments"}}``.
+            "probabilities": {genre: p}, "all_probabilities" (same), "seconds"}}``.
             For a list: ``{"predictions": [one such dict per file, with "file"]}``; a file
             that cannot be decoded gets ``{"file", "error": reason}`` instead.
 
         Raises:
             AudioDecodeError: the single file given cannot be decoded.
         """
-        self._check_trained()
+        from .prediction import predict_files
+
+        predictor = self._network(batch_size)
         if isinstance(audio, (str, os.PathLike)):
-            return {"file": str(audio), "predictions": self._predict_one(audio, batch_size)}
-        out = []
-        for path in progress_bar(list(audio), desc="predicting", disable=not self.verbose or len(audio) < 10):
-            try:
-                out.append({"file": str(path), **self._predict_one(path, batch_size)})
-            except (AudioDecodeError, OSError) as exc:
-                out.append({"file": str(path), "error": str(exc)})
-        return {"predictions": out}
+            result = predict_files(predictor, [audio], top_k=len(self.classes_), progress=False)[0]
+            if not result.ok:
+                raise AudioDecodeError(result.error)
+            return {"file": str(audio), "predictions": result.to_seed_dict()}
+        paths = list(audio)
+        results = predict_files(predictor, paths, top_k=len(self.classes_),
+                                progress=self.verbose and len(paths) >= 10)
+        return {"predictions": [{"file": str(p), **(r.to_seed_dict() if r.ok else {"error": r.error})}
+                                for p, r in zip(paths, results)]}
 
     def predict_proba(self, audio_files, batch_size: int = 64) -> np.ndarray:
         """``(n_files, n_classes)`` probabilities, columns in :attr:`classes_` order
         (scikit-learn style; an undecodable file raises :class:`AudioDecodeError`)."""
-        self._check_trained()
-        return np.stack([self._probabilities(self._logmel(p), batch_size)[0] for p in audio_files])
+        from .prediction import predict_files
+
+        results = predict_files(self._network(batch_size), list(audio_files), top_k=1, progress=False)
+        bad = [r for r in results if not r.ok]
+        if bad:
+            raise AudioDecodeError(f"{bad[0].path}: {bad[0].error}")
+        return np.array([[r.probabilities[c] for c in self.classes_] for r in results])
 
     def predict_logmel(self, logmel: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """Class probabilities ``(n_classes,)`` of one track's log-mel ``(n_mels, frames)``
         (made with :attr:`mel_config`), e.g. from a run's cache."""
+        return self._network(batch_size).predict_logmels([logmel])[0]
+
+    def _network(self, batch_size: int):
+        """The prediction layer's :class:`~muzo_lib.prediction.NetworkPredictor` for this model."""
+        from .prediction import NetworkPredictor
+
         self._check_trained()
-        return self._probabilities(logmel, batch_size)[0]
-
-    def _predict_one(self, path, batch_size: int) -> dict:
-        probs, segments = self._probabilities(self._logmel(path), batch_size)
-        best = int(probs.argmax())
-        table = {c: float(p) for c, p in zip(self.classes_, probs)}
-        return {"predicted_genre": self.classes_[best], "confidence": float(probs[best]), "probabilities": table,
-                "all_probabilities": table, "segments": segments}
-
-    def _probabilities(self, logmel: np.ndarray, batch_size: int) -> tuple[np.ndarray, int]:
-        frames = self.mel_config.frames(self.segment_seconds)
-        seg_probs, _ = predict_segments(self.model, [logmel], frames, self.device, batch_size)
-        return seg_probs.mean(axis=0), len(seg_probs)
+        if self._predictor is None:
+            checkpoint = Checkpoint(model=self.model, model_config=self.model.config, mel_config=self.mel_config,
+                                    classes=list(self.classes_), segment_seconds=self.segment_seconds,
+                                    extra={"duration": self.duration})
+            self._predictor = NetworkPredictor(checkpoint, device=self.device, path=self.model_path)
+        self._predictor.batch_size = batch_size
+        return self._predictor
 
     def _check_trained(self):
         if self.model is None:
@@ -304,7 +283,7 @@ def train_cnn_music_model(audio_files, labels, output_dir: str | os.PathLike = "
                           model_name: str = "cnn-music-v1.0", architecture: str = "cnn", num_epochs: int = 50,
                           learning_rate: float = 0.001, validation_split: float = 0.2, batch_size: int = 32,
                           early_stopping_patience: int = 10, device: str | None = None, sample_rate: int = 22050,
-                          duration: float = 30.0, n_mels: int = 128, segment_seconds: float = 3.0,
+                          duration: float | None = 30.0, n_mels: int = 128, segment_seconds: float = 3.0,
                           random_state: int = 42, model_options: dict | None = None, verbose: bool = True,
                           **train_options) -> dict:
     """Train a ``"cnn"`` or ``"hybrid"`` network on audio files and save it as
@@ -321,72 +300,3 @@ def train_cnn_music_model(audio_files, labels, output_dir: str | os.PathLike = "
     return classifier.train(audio_files, labels, num_epochs=num_epochs, learning_rate=learning_rate,
                             validation_split=validation_split, early_stopping_patience=early_stopping_patience,
                             save_best_model=True, **train_options)
-
-
-def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: MelConfig | None = None,
-                 train_config: TrainConfig | None = None, model_options: dict | None = None,
-                 logmels: dict | None = None, seed: int = 0, save: bool = True) -> dict:
-    """Train a network on a run's cached log-mels, test it, and save it into the run.
-
-    Trains on the ``train`` split, picks the epoch on ``valid``, scores ``test`` at track
-    level. Writes ``<run_dir>/models/<name>.pt`` (checkpoint) and
-    ``<run_dir>/metrics/<name>.json`` (test ``accuracy``/``macro_f1`` on top) when ``save``.
-
-    Args:
-        run: a :class:`~muzo_lib.runs.RunData`.
-        name: file stem for the checkpoint and metrics.
-        architecture: ``"cnn"`` or ``"hybrid"``.
-        mel_config: log-mel settings (default :class:`MelConfig`).
-        train_config: a :class:`~muzo_lib.training.TrainConfig` (its seed is replaced by ``seed``).
-        model_options: model config overrides (``{"head": "seed"}``, ``{"channels": ...}``).
-        logmels: ``run.logmels(mel_config)`` if already loaded.
-        seed: seeds the weights and training.
-
-    Returns:
-        dict with ``model``, ``result`` (:class:`~muzo_lib.training.TrainResult`), ``valid`` and
-        ``test`` (:func:`~muzo_lib.training.evaluate` dicts), ``tracks`` ({split: TrackSet}),
-        ``metrics`` (what the JSON holds), ``checkpoint_path``, ``metrics_path``.
-    """
-    mel = mel_config or MelConfig()
-    cfg = train_config or TrainConfig()
-    cfg = TrainConfig(**{**asdict(cfg), "seed": seed})
-    logmels = logmels if logmels is not None else run.logmels(mel, progress=cfg.progress)
-    tracks = {s: TrackSet.from_run(run, logmels, s) for s in ("train", "valid", "test")}
-    config_class = ARCHITECTURES[architecture][0]
-    options = {"n_classes": len(run.classes), "n_mels": mel.n_mels, **(model_options or {})}
-    if architecture == "cnn" and options.get("head") == "seed":
-        options.setdefault("input_frames", mel.frames(cfg.segment_seconds))
-    seed_everything(seed)
-    model = build_model(config_class(**options))
-    checkpoint = run.run_dir / "models" / f"{name}.pt" if save else None
-    result = fit(model, tracks["train"], tracks["valid"], run.classes, mel, cfg, checkpoint_path=checkpoint,
-                 extra={"model_name": name, "duration": None})
-    frames = mel.frames(cfg.segment_seconds)
-    valid = evaluate(model, tracks["valid"], run.classes, frames, cfg.device, cfg.eval_batch_size, cfg.mixed_precision)
-    test = evaluate(model, tracks["test"], run.classes, frames, cfg.device, cfg.eval_batch_size, cfg.mixed_precision)
-    if checkpoint is not None:  # rewrite with the history and test scores alongside the weights
-        save_checkpoint(checkpoint, model, mel, run.classes, cfg.segment_seconds,
-                        extra={"model_name": name, "history": result.history, "test_accuracy": test["accuracy"]})
-    metrics = {"model": name, "architecture": architecture, "accuracy": test["accuracy"],
-               "macro_f1": test["metrics"]["macro_f1"], "segment_accuracy": test["segment_accuracy"],
-               "valid_accuracy": valid["accuracy"], "split": "test", "level": "track",
-               "n": len(tracks["test"]), "parameters": count_parameters(model),
-               "model_config": config_to_dict(model.config), "train_config": {**asdict(cfg), "device": str(cfg.device)},
-               "mel_config": mel.to_dict(), "classes": run.classes, "best_epoch": result.best_epoch,
-               "epochs_trained": result.epochs_trained, "training_time_s": result.training_time,
-               "train_crops_per_s": result.segments_per_second, "precision": result.precision,
-               "history": result.history, "test_per_class": test["metrics"]["per_class"],
-               "test_confusion": test["metrics"]["confusion"], "seed": seed}
-    metrics_path = save_metrics(run.run_dir, name, metrics) if save else None
-    return {"model": model, "result": result, "valid": valid, "test": test, "tracks": tracks, "metrics": metrics,
-            "checkpoint_path": checkpoint, "metrics_path": metrics_path}
-
-
-def _stratified_split(indices: np.ndarray, y: np.ndarray, fraction: float, seed: int):
-    """Stratified train/validation indices; plain random when a class is too small to stratify."""
-    n_valid = max(1, int(round(fraction * len(indices))))
-    if len(indices) - n_valid < 1:
-        raise ValueError(f"{len(indices)} decodable files are too few for a validation split of {fraction}")
-    counts = np.bincount(y)
-    stratify = y if counts.min() >= 2 and n_valid >= len(counts) else None
-    return train_test_split(indices, test_size=n_valid, random_state=seed, stratify=stratify)

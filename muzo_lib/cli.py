@@ -81,8 +81,11 @@ def main(argv: list[str] | None = None) -> int:
 def _course(args) -> int:
     from .course import run_course
 
+    from pathlib import Path
+
     params = {name: _literal(value) for name, value in args.parameter}
-    run_course(name=args.name, data_dir=args.data_dir, parameters=params, only=args.only)
+    data_dir = str(Path(args.data_dir).expanduser().resolve()) if args.data_dir else ""  # from where the command runs
+    run_course(name=args.name, data_dir=data_dir, parameters=params, only=args.only)
     return 0
 
 
@@ -97,34 +100,30 @@ def _predict(args) -> int:
     if not files:
         raise FileNotFoundError("no audio files found in " + ", ".join(args.inputs))
     results = predict_files(model, files, top_k=args.top_k, progress=not (args.no_progress or args.json))
-    good = [r for r in results if r["error"] is None]
+    good = [r for r in results if r.ok]
     if args.json:
-        payload = [{"file": r["path"], "genre": r["genre"], "confidence": r["confidence"],
-                    "top_k": None if r["top_k"] is None else [{"genre": g, "probability": p} for g, p in r["top_k"]],
-                    "probabilities": r["probabilities"], "seconds": r["seconds"], "error": r["error"]}
-                   for r in results]
-        print(json.dumps(payload, indent=2))
+        print(json.dumps([r.to_dict() for r in results], indent=2))
     else:
         import pandas as pd
 
         table = results_table(results, top_k=args.top_k).drop(columns="error")
-        table["file"] = [r["path"] for r in results]
-        table["confidence %"] = ["-" if r["error"] else f"{100 * r['confidence']:.1f}" for r in results]
+        table["file"] = [r.path for r in results]
+        table["confidence %"] = [f"{100 * r.confidence:.1f}" if r.ok else "-" for r in results]
         with pd.option_context("display.max_colwidth", None, "display.width", 160):
             print(table.to_string(index=False, justify="left"))
         print(f"{len(good)} of {len(results)} file(s) predicted with {model.kind} model {model.path.name} "
               f"({len(model.classes)} genres)")
     for r in results:
-        if r["error"] is not None:
-            print(f"muzo predict: {r['path']}: {r['error']}", file=sys.stderr)
+        if not r.ok:
+            print(f"muzo predict: {r.path}: {r.error}", file=sys.stderr)
     return 0 if good else 1
 
 
 def _train(args) -> int:
     from pathlib import Path
 
-    from .ensemble import train_member
-    from .paths import resolve_path
+    from .course_models import train_member
+    from .paths import project_path
     from .runs import prepare_run
     from .training import TrainConfig
 
@@ -135,7 +134,7 @@ def _train(args) -> int:
     data_dir = Path(args.data_dir).expanduser().resolve()
     if not data_dir.is_dir():
         raise FileNotFoundError(f"dataset folder not found: {args.data_dir}")
-    run_dir = Path(args.run_dir).expanduser().resolve() if args.run_dir else resolve_path(Path("runs") / f"train-{output.stem}")
+    run_dir = Path(args.run_dir).expanduser().resolve() if args.run_dir else project_path(Path("runs") / f"train-{output.stem}")
     run = prepare_run(data_dir, run_dir, seed=args.seed)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     say(f"{len(run.tracks)} tracks in {len(run.classes)} genres; split: {run.split_info.note}")
@@ -146,7 +145,7 @@ def _train(args) -> int:
         overrides["epochs"] = args.epochs
     if args.segment_seconds is not None:
         overrides["segment_seconds"] = args.segment_seconds
-    config = TrainConfig(**{**TrainConfig().to_dict(), **overrides})
+    config = TrainConfig(**{**TrainConfig().to_dict(), **overrides})  # the library's defaults, not the course's
     rf_params = {"n_estimators": args.trees} if args.trees else None
     out = train_member(run, args.architecture, path=output, seed=args.seed, train_config=config,
                        rf_params=rf_params, progress=not args.quiet)

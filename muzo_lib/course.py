@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 
-from .paths import atomic_write_text, checkout_root, project_root, resolve_path
+from .paths import atomic_write_text, checkout_root, project_path, project_root
 from .runs import load_metrics
 
 
@@ -47,7 +47,7 @@ def run_course(name: str = "course", data_dir: str = "", parameters: dict | None
     """
     import papermill as pm
 
-    run_dir = resolve_path(Path("runs") / name)
+    run_dir = project_path(Path("runs") / name)
     out_dir = run_dir / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     notebooks = [nb for nb in course_notebooks(notebooks_dir)
@@ -77,12 +77,10 @@ def run_course(name: str = "course", data_dir: str = "", parameters: dict | None
 
 
 def _parameter_names(nb_path: Path) -> set[str]:
-    nb = nbformat.read(nb_path, as_version=4)
-    for cell in nb.cells:
-        if "parameters" in cell.metadata.get("tags", []):
-            return {line.split("=")[0].split(":")[0].strip() for line in cell.source.splitlines()
-                    if "=" in line and not line.lstrip().startswith("#")}
-    return set()
+    """The names a notebook's ``parameters`` cell defines, as papermill reads them."""
+    import papermill as pm
+
+    return set(pm.inspect_notebook(str(nb_path)))
 
 
 def _export_figures(executed: Path, folder: Path) -> int:

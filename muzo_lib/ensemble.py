@@ -18,18 +18,14 @@ each member's prediction plus the fused one, whose confidence is the fused proba
 of the fused genre. (The seed averaged the members' top confidences, which may belong
 to different genres and so describe no genre at all.)
 
-Also here: :func:`train_member` trains and saves one model of any kind on a run, so a
-notebook (or ``muzo train``) can build a member that an earlier notebook did not leave.
+Which members a run has, and their probabilities on a split, come from
+:mod:`muzo_lib.course_models`.
 """
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
-
-from .evaluation import classification_metrics
 
 FUSION_METHODS = ("mean", "weighted", "stacking")
 
@@ -177,75 +173,6 @@ def fit_fusions(valid_probs: dict[str, np.ndarray], y_valid, methods=FUSION_METH
             for m in methods}
 
 
-# ---------------------------------------------------------------- scoring a run
-
-def member_probabilities(run, members: dict, split: str, progress: bool = False) -> dict[str, np.ndarray]:
-    """Each member's track-level probabilities on one split of a run, aligned to ``run.classes``.
-
-    Args:
-        run: a :class:`muzo_lib.runs.RunData`.
-        members: ``{name: GenrePredictor}`` (from :func:`muzo_lib.prediction.load_model`).
-        split: ``"train"``, ``"valid"`` or ``"test"``.
-
-    Networks read the run's cached log-mels (made with their own :class:`MelConfig`);
-    Random Forests read the run's cached features. Rows follow ``run.subset(split)``.
-    """
-    from .features import run_features
-    from .prediction import ForestPredictor, NetworkPredictor
-
-    part = run.subset(split)
-    out = {}
-    for name, member in members.items():
-        if isinstance(member, NetworkPredictor):
-            logmels = run.logmels(member.mel_config, progress=progress)
-            missing = [t for t in part.track_id if t not in logmels]
-            if missing:
-                raise ValueError(f"{len(missing)} {split} tracks have no log-mel (undecodable): {missing[:3]}")
-            probs = member.predict_logmels([logmels[t] for t in part.track_id])
-        elif isinstance(member, ForestPredictor):
-            table, errors = run_features(run, member.extractor, progress=progress)
-            missing = [t for t in part.track_id if t not in table.index]
-            if missing:
-                raise ValueError(f"{len(missing)} {split} tracks have no features: {missing[:3]}")
-            probs = member.model.predict_proba(table.loc[part.track_id, list(member.model.feature_names_in_)])
-        else:
-            raise TypeError(f"member {name!r}: expected a GenrePredictor, got {type(member).__name__}")
-        out[name] = align_probabilities(probs, member.classes, run.classes)
-    return out
-
-
-def compare_models(probs_by_name: dict[str, np.ndarray], y, classes: list[str]) -> pd.DataFrame:
-    """Accuracy, macro F1 and per-class F1 (all percent) of each model or fusion.
-
-    Args:
-        probs_by_name: ``{name: (n_tracks, n_classes)}`` on the same tracks.
-        y: true class indices.
-        classes: class names (column order).
-
-    Returns:
-        One row per name: ``accuracy``, ``macro_f1``, then ``f1 <genre>`` per class.
-    """
-    rows = {}
-    for name, probs in probs_by_name.items():
-        m = classification_metrics(y, np.asarray(probs).argmax(axis=1), classes)
-        rows[name] = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
-                      **{f"f1 {c}": 100 * m["per_class"][c]["f1"] for c in classes}}
-    return pd.DataFrame.from_dict(rows, orient="index")
-
-
-def network_summary(metrics_by_name: dict[str, dict]) -> pd.DataFrame:
-    """Side-by-side facts of trained networks, from their ``metrics/<name>.json``
-    (:func:`muzo_lib.classifiers.train_on_run`): test accuracy and macro F1 (percent, track
-    level), trainable parameters, mean seconds per epoch, training crops per second, epochs."""
-    rows = {}
-    for name, m in metrics_by_name.items():
-        rows[name] = {"test accuracy %": m["accuracy"], "test macro F1 %": m["macro_f1"],
-                      "parameters": m["parameters"], "s / epoch": float(np.mean(m["history"]["epoch_time"])),
-                      "train crops / s": m.get("train_crops_per_s", float("nan")),
-                      "epochs": m.get("epochs_trained"), "best epoch": m.get("best_epoch")}
-    return pd.DataFrame.from_dict(rows, orient="index")
-
-
 # ---------------------------------------------------------------- one file
 
 def ensemble_predict(audio_file, models: dict, fusion: ProbabilityFusion | None = None,
@@ -261,13 +188,13 @@ def ensemble_predict(audio_file, models: dict, fusion: ProbabilityFusion | None 
         top_k: genres listed per prediction.
 
     Returns:
-        ``{"models": {name: {"genre", "confidence", "top_k", "probabilities"}},
-        "ensemble": {same keys, "method", "agreement"}}``. The ensemble's
+        ``{"file", "models": {name: Prediction}, "ensemble": Prediction, "method",
+        "agreement"}`` (:class:`muzo_lib.prediction.Prediction`). The ensemble's
         ``confidence`` is the fused probability of the fused genre; ``agreement`` is the
         share of members whose own top genre equals it.
     """
     from .audio import load_audio
-    from .prediction import load_model, prediction_dict
+    from .prediction import Prediction, load_model
 
     members = {n: (load_model(m) if isinstance(m, (str, os.PathLike)) else m) for n, m in models.items()}
     if not members:
@@ -284,142 +211,18 @@ def ensemble_predict(audio_file, models: dict, fusion: ProbabilityFusion | None 
     if fusion is None:
         fusion = ProbabilityFusion("mean").fit(probs, np.zeros(1, dtype=int))  # mean learns nothing
     fused = fusion.predict_proba(probs)[0]
-    per_model = {n: prediction_dict(p[0], classes, top_k) for n, p in probs.items()}
-    result = prediction_dict(fused, classes, top_k)
-    result["method"] = fusion.method
-    result["agreement"] = float(np.mean([r["genre"] == result["genre"] for r in per_model.values()]))
-    return {"file": str(audio_file), "models": per_model, "ensemble": result}
+    seconds = len(next(iter(waves.values()))) / next(iter(waves))
+    per_model = {n: Prediction.from_probabilities(p[0], classes, top_k, path=str(audio_file), seconds=seconds)
+                 for n, p in probs.items()}
+    result = Prediction.from_probabilities(fused, classes, top_k, path=str(audio_file), seconds=seconds)
+    agreement = float(np.mean([r.genre == result.genre for r in per_model.values()]))
+    return {"file": str(audio_file), "models": per_model, "ensemble": result, "method": fusion.method,
+            "agreement": agreement}
 
 
-def seed_style_confidence(per_model: dict) -> tuple[str, float]:
-    """What the seed's ``ensemble_predict`` reported: the first member's genre and the
-    average of every member's *own* top confidence, whatever genre each one picked.
-    Kept only to show, in notebook 07, why it is wrong."""
+def averaged_top_confidence(per_model: dict) -> tuple[str, float]:
+    """What the seed document's ``ensemble_predict`` reported: the first member's genre
+    and the average of every member's *own* top confidence, whatever genre each one
+    picked. Kept only to show, in notebook 07, why it is wrong."""
     first = next(iter(per_model.values()))
-    return first["genre"], float(np.mean([r["confidence"] for r in per_model.values()]))
-
-
-# ---------------------------------------------------------------- building members
-
-#: Where the course notebooks leave each model, relative to the run folder
-#: (02: the Random Forest, 03: the CNN, 04: the hybrid; see ``classifiers.train_on_run``).
-COURSE_MODELS = {"cnn": "models/cnn.pt", "hybrid": "models/hybrid.pt", "rf": "rf_model.skops"}
-
-
-def course_model_path(run, architecture: str) -> Path:
-    """The file where the course keeps ``architecture``'s model for this run."""
-    if architecture not in COURSE_MODELS:
-        raise ValueError(f"unknown architecture {architecture!r}; choose from {sorted(COURSE_MODELS)}")
-    return Path(run.run_dir) / COURSE_MODELS[architecture]
-
-
-def ensure_course_model(run, architecture: str, **train_kwargs) -> Path:
-    """The run's model of ``architecture``, trained now (with :func:`train_member` and
-    ``train_kwargs``) only if an earlier notebook did not leave a usable one: missing,
-    unreadable, or trained on other classes than this run's.
-
-    Returns:
-        The model file's path (see :data:`COURSE_MODELS`).
-    """
-    from .prediction import load_model
-
-    path = course_model_path(run, architecture)
-    if path.is_file():
-        try:
-            model = load_model(path, device="cpu")
-            if model.classes == list(run.classes) and model.kind == architecture:
-                return path
-        except (ValueError, OSError):
-            pass
-    train_member(run, architecture, path=None, **train_kwargs)
-    return path
-
-
-def train_member(run, architecture: str, path: str | os.PathLike | None = None, seed: int | None = None,
-                 train_config=None, mel_config=None, model_options: dict | None = None,
-                 rf_params: dict | None = None, progress: bool = True) -> dict:
-    """Train one model of any kind on a run's train split (selected on valid) and save it.
-
-    Args:
-        run: a :class:`muzo_lib.runs.RunData`.
-        architecture: ``"cnn"``, ``"hybrid"`` (networks, trained by
-            :func:`muzo_lib.classifiers.train_on_run`, the engine notebook 03 uses) or
-            ``"rf"`` (a Random Forest on the run's cached hand-made features, as notebook 02).
-        path: the model file to write (atomically); ``None``: the course's place in the
-            run (:data:`COURSE_MODELS`; networks also write ``metrics/<architecture>.json``).
-        seed: seeds weights, crops and forest; default: the run's split seed.
-        train_config: a :class:`muzo_lib.training.TrainConfig` (library defaults if ``None``).
-        mel_config: the log-mel settings (library defaults if ``None``).
-        model_options: overrides of the network's config fields (e.g. ``{"rnn_hidden": 64}``).
-        rf_params: :class:`MusicGenreClassifier` settings (``n_estimators=200`` by default).
-
-    Returns:
-        dict: ``architecture``, ``path``, ``parameters`` (trainable weights; trees for the
-        forest), ``training_time`` (s), ``valid`` and ``test`` (:func:`classification_metrics`
-        at track level, percent); networks also ``seconds_per_epoch`` and ``history``.
-    """
-    from .paths import resolve_path
-
-    if seed is None:
-        seed = int(_run_seed(run))
-    if architecture == "rf":
-        target = resolve_path(path) if path is not None else course_model_path(run, "rf")
-        return _train_forest(run, target, seed, rf_params or {}, progress)
-    if architecture not in ("cnn", "hybrid"):
-        raise ValueError(f"unknown architecture {architecture!r}; choose cnn, hybrid or rf")
-    from .checkpoints import save_checkpoint
-    from .classifiers import train_on_run
-    from .spectrogram import MelConfig
-    from .training import TrainConfig
-
-    cfg = train_config or TrainConfig()
-    cfg = type(cfg)(**{**cfg.to_dict(), "progress": progress})
-    mel = mel_config or MelConfig()
-    out = train_on_run(run, architecture, architecture, mel, cfg, model_options=model_options, seed=seed,
-                       save=path is None)
-    result = out["result"]
-    if path is None:
-        target = Path(out["checkpoint_path"])
-    else:
-        target = save_checkpoint(resolve_path(path), out["model"], mel, run.classes, cfg.segment_seconds,
-                                 extra={"model_name": Path(path).stem, "history": result.history,
-                                        "test_accuracy": out["test"]["accuracy"]})
-    return {"architecture": architecture, "path": str(target), "parameters": out["metrics"]["parameters"],
-            "seconds_per_epoch": float(np.mean(result.history["epoch_time"])),
-            "training_time": result.training_time, "epochs_trained": result.epochs_trained,
-            "history": result.history, "valid": out["valid"]["metrics"], "test": out["test"]["metrics"]}
-
-
-def _train_forest(run, path: Path, seed: int, params: dict, progress: bool) -> dict:
-    import time
-
-    from .features import AudioFeatureExtractor, run_features
-    from .forest import MusicGenreClassifier, feature_columns
-
-    table, _ = run_features(run, AudioFeatureExtractor(), progress=progress)
-    features = feature_columns(table)
-    params = {"n_estimators": 200, "random_state": seed, **params}
-    start = time.perf_counter()
-    train = table[table.split == "train"]
-    model = MusicGenreClassifier(**params).fit(train[features], train.genre)
-    seconds = time.perf_counter() - start
-    model.save_model(path)
-    index = {c: i for i, c in enumerate(run.classes)}
-    scores = {}
-    for s in ("valid", "test"):
-        part = table[table.split == s]
-        if len(part):
-            scores[s] = classification_metrics(part.genre.map(index), [index[g] for g in model.predict(part[features])],
-                                               run.classes)
-    return {"architecture": "rf", "path": str(path), "parameters": int(params["n_estimators"]),
-            "training_time": seconds, **scores}
-
-
-def _run_seed(run) -> int:
-    import json
-
-    meta = Path(run.run_dir) / "dataset.json"
-    try:
-        return int(json.loads(meta.read_text())["settings"]["seed"])
-    except (OSError, ValueError, KeyError):
-        return 0
+    return first.genre, float(np.mean([r.confidence for r in per_model.values()]))

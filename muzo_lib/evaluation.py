@@ -7,6 +7,7 @@ its number of segments.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 
@@ -51,3 +52,22 @@ def track_probabilities(segment_probs: np.ndarray, track_index: np.ndarray) -> t
     sums = np.zeros((len(tracks), segment_probs.shape[1]))
     np.add.at(sums, inverse, segment_probs)
     return tracks, sums / np.bincount(inverse)[:, None]
+
+
+def compare_models(probs_by_name: dict[str, np.ndarray], y, classes: list[str]) -> pd.DataFrame:
+    """Accuracy, macro F1 and per-class F1 (all percent) of each model or fusion.
+
+    Args:
+        probs_by_name: ``{name: (n_tracks, n_classes)}`` on the same tracks.
+        y: true class indices.
+        classes: class names (column order).
+
+    Returns:
+        One row per name: ``accuracy``, ``macro_f1``, then ``f1 <genre>`` per class.
+    """
+    rows = {}
+    for name, probs in probs_by_name.items():
+        m = classification_metrics(y, np.asarray(probs).argmax(axis=1), classes)
+        rows[name] = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
+                      **{f"f1 {c}": 100 * m["per_class"][c]["f1"] for c in classes}}
+    return pd.DataFrame.from_dict(rows, orient="index")

@@ -446,3 +446,14 @@ def run_features(run, extractor: AudioFeatureExtractor | None = None, n_jobs: in
     for column in ("genre", "artist", "split"):
         table[column] = ok[column].to_numpy()
     return table, {by_path.loc[p, "track_id"]: reason for p, reason in errors.items()}
+
+
+#: Columns of a feature table that are not features.
+NON_FEATURE_COLUMNS = ("genre", "label", "artist", "split", "filename", "length", "path", "track_id")
+
+
+def feature_columns(table: pd.DataFrame, include_extras: bool = True) -> list[str]:
+    """The numeric descriptor columns of a feature table (``length``, labels, ids dropped);
+    ``include_extras=False`` keeps the GTZAN table's 57 only."""
+    names = [c for c in table.columns if c not in NON_FEATURE_COLUMNS and pd.api.types.is_numeric_dtype(table[c])]
+    return names if include_extras else [c for c in names if not c.startswith("extra_")]

@@ -9,8 +9,8 @@ Example:
     >>> model = SpectrogramCNN(CNNConfig(n_classes=6))               # pooled head
     >>> model(torch.randn(4, 128, 130)).shape                        # 4 crops of 3 s
     torch.Size([4, 6])
-    >>> seed = SpectrogramCNN(CNNConfig(n_classes=10, head="seed", input_frames=1292))
-    >>> count_parameters(seed) // 1_000_000                          # the seed's 30 s network
+    >>> flat = SpectrogramCNN(CNNConfig(n_classes=10, head="flatten", input_frames=1292))
+    >>> count_parameters(flat) // 1_000_000                          # the seed document's 30 s network
     84
 """
 from __future__ import annotations
@@ -32,14 +32,15 @@ class CNNConfig:
         n_classes: output classes.
         n_mels: mel bands of the input (its height).
         head: ``"pooled"`` (default: average over frequency, mean + max over time, a
-            small dense layer; any input length) or ``"seed"`` (the seed document's
-            Flatten -> Dense 512 -> Dense 128 head; needs exactly ``input_frames`` frames).
+            small dense layer; any input length) or ``"flatten"`` (the seed document's
+            Flatten -> Dense 512 -> Dense 128 head; needs exactly ``input_frames`` frames;
+            files from before the rename say ``"seed"``, read as ``"flatten"``).
         channels: filters of the four Conv2D + BatchNorm + ReLU + MaxPool(2x2) blocks.
             ``None`` picks the head's default: ``(16, 32, 64, 128)`` pooled (sized for
             100+ training crops/s on 2 CPU cores), the seed's ``(32, 64, 128, 256)``.
         hidden: units of the pooled head's dense layer.
         dropout: dropout probability before each dense layer (0.5 as in the seed).
-        input_frames: frames per input, for the seed head's flatten size (130 = 3 s,
+        input_frames: frames per input, for the flatten head's size (130 = 3 s,
             1292 = 30 s at 22050 Hz and hop 512). Ignored by the pooled head.
     """
     n_classes: int = 10
@@ -53,16 +54,18 @@ class CNNConfig:
     architecture = "cnn"  # class attribute: not a field, not saved twice
 
     def __post_init__(self):
-        if self.head not in ("pooled", "seed"):
-            raise ValueError(f"CNNConfig.head must be 'pooled' or 'seed', got {self.head!r}")
+        if self.head == "seed":  # the name before 0.2: same network
+            self.head = "flatten"
+        if self.head not in ("pooled", "flatten"):
+            raise ValueError(f"CNNConfig.head must be 'pooled' or 'flatten', got {self.head!r}")
         if self.channels is None:
-            self.channels = SEED_CHANNELS if self.head == "seed" else (16, 32, 64, 128)
+            self.channels = SEED_CHANNELS if self.head == "flatten" else (16, 32, 64, 128)
         self.channels = tuple(int(c) for c in self.channels)
         _check_positive(self, "n_classes", "n_mels", "hidden", "input_frames")
         if len(self.channels) != 4 or min(self.channels) < 1:
             raise ValueError(f"CNNConfig.channels must be four positive filter counts, got {self.channels}")
-        if self.head == "seed" and (self.n_mels < 16 or self.input_frames < 16):
-            raise ValueError("the seed head needs at least 16 mel bands and 16 frames (four 2x2 poolings)")
+        if self.head == "flatten" and (self.n_mels < 16 or self.input_frames < 16):
+            raise ValueError("the flatten head needs at least 16 mel bands and 16 frames (four 2x2 poolings)")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
@@ -139,7 +142,7 @@ class _InputNorm(nn.Module):
 class SpectrogramCNN(nn.Module):
     """Four convolution blocks over a log-mel image, then a classification head.
 
-    ``head="seed"`` is the seed document's network exactly: blocks of 32/64/128/256
+    ``head="flatten"`` is the seed document's network exactly: blocks of 32/64/128/256
     filters, Flatten, Dense 512 + ReLU + Dropout, Dense 128 + ReLU + Dropout, Dense
     n_classes. On a 30 s input (128 x 1292) the flatten has 256 x 8 x 80 = 163,840
     values and the first dense layer alone holds 84 M weights: it memorises
@@ -162,7 +165,7 @@ class SpectrogramCNN(nn.Module):
         c = config.channels
         self.features = nn.Sequential(conv_block(1, c[0]), conv_block(c[0], c[1]),
                                       conv_block(c[1], c[2]), conv_block(c[2], c[3]))
-        if config.head == "seed":
+        if config.head == "flatten":
             flat = c[3] * (config.n_mels // 16) * (config.input_frames // 16)
             self.head = nn.Sequential(
                 nn.Flatten(), nn.Linear(flat, 512), nn.ReLU(inplace=True), nn.Dropout(config.dropout),
@@ -175,9 +178,9 @@ class SpectrogramCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(self.input_norm(x))
-        if self.config.head == "seed":
+        if self.config.head == "flatten":
             if x.shape[-1] != self.config.input_frames // 16:
-                raise ValueError(f"the seed head needs inputs of {self.config.input_frames} frames; "
+                raise ValueError(f"the flatten head needs inputs of {self.config.input_frames} frames; "
                                  f"got {x.shape[-1] * 16}-ish (use head='pooled' for any length)")
             return self.head(x)
         x = x.mean(dim=2)                                        # (batch, channels, time)

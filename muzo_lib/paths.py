@@ -1,8 +1,10 @@
-"""Where things live: the project root, relative paths, atomic writes.
+"""Where things live: the project root, the one path rule, atomic writes.
 
-Notebooks run in different working directories (papermill: the caller's; nbval: the
-notebook's folder), so every relative path a user passes is resolved against one
-place, the project root, instead of against whatever the current directory is.
+The path rule: a library function takes a relative path from the current directory, as
+every Python library does. Two callers resolve from the project root instead, and say
+so by calling :func:`project_path`: the notebooks (they run in different working
+directories: papermill's caller's, nbval's notebook folder) and the project's own
+default places (``runs/course``, ``data/generated``).
 """
 from __future__ import annotations
 
@@ -35,9 +37,16 @@ def checkout_root() -> Path | None:
     return None
 
 
-def resolve_path(path: str | os.PathLike) -> Path:
-    """An absolute path for ``path``: absolute paths and ``~`` stay, relative ones hang
-    from :func:`project_root`."""
+def project_path(path: str | os.PathLike | None) -> Path | None:
+    """``path`` taken from the project root: absolute paths and ``~`` stay, relative ones
+    hang from :func:`project_root`; an empty path stays empty (``None``), meaning "the
+    default" to the functions that receive it.
+
+    Example (a notebook's first cell):
+        >>> data_dir, run_dir = project_path(data_dir), project_path(run_dir)
+    """
+    if path is None or str(path) == "":
+        return None
     p = Path(path).expanduser()
     return p if p.is_absolute() else project_root() / p
 

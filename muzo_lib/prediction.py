@@ -9,7 +9,6 @@ On top of it:
   scored in one batch, one result dict per file (unreadable files get an ``error`` entry
   instead of stopping the batch), with a progress bar;
 - :func:`genre_over_time`: a sliding window over a long recording;
-- :func:`measure_latency`: wall-clock statistics of a call, set-up excluded.
 
 Example:
     >>> model = load_model("runs/course/models/cnn.pt")
@@ -19,7 +18,6 @@ Example:
 from __future__ import annotations
 
 import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -28,6 +26,7 @@ import pandas as pd
 import torch
 
 from .audio import AUDIO_EXTENSIONS, AudioDecodeError, load_audio
+from .prediction_result import Prediction
 from .progress import progress_bar
 from .spectrogram import LogMelSpectrogram
 
@@ -46,11 +45,15 @@ class GenrePredictor:
         classes: genre names, the column order of every probability array.
         sample_rate: rate the model expects, Hz (files are resampled to it on decoding).
         path: the model file it came from (``None`` if built in memory).
+        max_seconds: seconds of each file the model reads (``None``: the whole file).
     """
     kind = "model"
     classes: list[str]
     sample_rate: int = 22050
     path: Path | None = None
+    #: seconds read from the start of each file (``None``: all of it); a network trained on a
+    #: fixed duration (the seed API's ``duration``) records it in its file.
+    max_seconds: float | None = None
 
     def predict_waveforms(self, waveforms: list[np.ndarray]) -> np.ndarray:
         """Class probabilities ``(len(waveforms), n_classes)`` of mono float32 waveforms
@@ -104,6 +107,7 @@ class NetworkPredictor(GenrePredictor):
         self.batch_size = batch_size
         self.front_end = LogMelSpectrogram(self.mel_config)
         self.path = Path(path) if path else None
+        self.max_seconds = checkpoint.extra.get("duration") or None
 
     @torch.inference_mode()
     def logmel(self, waveform: np.ndarray) -> np.ndarray:
@@ -196,9 +200,7 @@ def load_model(path: str | os.PathLike, device=None) -> GenrePredictor:
     """
     from .checkpoints import CheckpointError, load_checkpoint
     from .forest import ModelFormatError, MusicGenreClassifier
-    from .paths import resolve_path
-
-    path = resolve_path(path)
+    path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model file")
     if _is_skops(path):
@@ -251,7 +253,7 @@ def expand_inputs(inputs, recursive: bool = True) -> list[Path]:
 
 def predict_files(model: GenrePredictor, paths, top_k: int = 3, batch_files: int = 16,
                   n_threads: int | None = None, duration: float | None = None,
-                  progress: bool = True) -> list[dict]:
+                  progress: bool = True) -> list[Prediction]:
     """Predict the genre of every file.
 
     Files are decoded (and, for networks, turned into log-mels) in ``n_threads`` threads;
@@ -263,14 +265,14 @@ def predict_files(model: GenrePredictor, paths, top_k: int = 3, batch_files: int
         top_k: best genres listed per file.
         batch_files: files whose segments share forward passes.
         n_threads: decoding threads; default: the CPU count (at most 8).
-        duration: seconds read from each file's start; ``None`` reads it all.
+        duration: seconds read from each file's start; ``None``: the model's own policy
+            (:attr:`GenrePredictor.max_seconds`, the whole file unless the model was trained
+            with a fixed duration).
         progress: draw a progress bar.
 
     Returns:
-        One dict per path, in order: ``path``, ``genre`` and ``confidence`` (the top
-        genre's probability), ``top_k`` (list of ``(genre, probability)``),
-        ``probabilities`` ({genre: p}), ``seconds`` (audio length), ``error`` (``None``,
-        or a one-line reason when the file could not be read; then the others are ``None``).
+        One :class:`Prediction` per path, in order; a file that cannot be read gets its
+        one-line ``error`` instead of stopping the batch.
     """
     from .features import FeatureError
 
@@ -278,6 +280,7 @@ def predict_files(model: GenrePredictor, paths, top_k: int = 3, batch_files: int
     if top_k < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}")
     n_threads = n_threads or min(8, os.cpu_count() or 1)
+    duration = model.max_seconds if duration is None else duration
 
     def prepare(path):
         try:
@@ -286,7 +289,7 @@ def predict_files(model: GenrePredictor, paths, top_k: int = 3, batch_files: int
         except (AudioDecodeError, FeatureError, OSError) as exc:
             return None, None, f"{type(exc).__name__}: {exc}" if isinstance(exc, OSError) else str(exc)
 
-    results: list[dict] = []
+    results: list[Prediction] = []
     bar = progress_bar(total=len(paths), desc="predicting", unit="file", disable=not progress)
     with ThreadPoolExecutor(max_workers=n_threads) as pool:
         prepared = pool.map(prepare, paths)  # runs ahead of the network, in order
@@ -304,46 +307,31 @@ def predict_files(model: GenrePredictor, paths, top_k: int = 3, batch_files: int
     return results
 
 
-def _score_batch(model: GenrePredictor, batch: list, top_k: int) -> list[dict]:
+def _score_batch(model: GenrePredictor, batch: list, top_k: int) -> list[Prediction]:
     ok = [b for b in batch if b[3] is None]
     probs = model.predict_prepared([b[1] for b in ok]) if ok else np.zeros((0, len(model.classes)))
-    by_path = {id(b): p for b, p in zip(ok, probs)}
+    by_item = {id(b): p for b, p in zip(ok, probs)}
     out = []
     for b in batch:
         path, _, seconds, error = b
         if error is not None:
-            out.append({"path": str(path), "genre": None, "confidence": None, "top_k": None,
-                        "probabilities": None, "seconds": None, "error": error})
+            out.append(Prediction(path=str(path), error=error))
         else:
-            out.append(prediction_dict(by_path[id(b)], model.classes, top_k) | {"path": str(path),
-                                                                              "seconds": seconds, "error": None})
+            out.append(Prediction.from_probabilities(by_item[id(b)], model.classes, top_k, path=str(path),
+                                                     seconds=seconds))
     return out
 
 
-def prediction_dict(probs: np.ndarray, classes: list[str], top_k: int = 3) -> dict:
-    """``genre``, ``confidence``, ``top_k`` and ``probabilities`` of one probability vector.
-
-    The confidence is the probability of the predicted genre itself (never a number
-    belonging to another genre).
-    """
-    probs = np.asarray(probs, dtype=float)
-    order = np.argsort(-probs, kind="stable")
-    return {"genre": classes[order[0]], "confidence": float(probs[order[0]]),
-            "top_k": [(classes[i], float(probs[i])) for i in order[:top_k]],
-            "probabilities": {c: float(p) for c, p in zip(classes, probs)}}
-
-
-def results_table(results: list[dict], top_k: int = 3) -> pd.DataFrame:
+def results_table(results: list[Prediction], top_k: int = 3) -> pd.DataFrame:
     """:func:`predict_files` results as a table: file, genre, confidence %, runners-up, error."""
     rows = []
     for r in results:
-        if r["error"]:
-            rows.append({"file": Path(r["path"]).name, "genre": "-", "confidence %": np.nan,
-                         "also": "", "error": r["error"]})
+        if not r.ok:
+            rows.append({"file": Path(r.path).name, "genre": "-", "confidence %": np.nan, "also": "", "error": r.error})
         else:
-            also = ", ".join(f"{g} {100 * p:.0f}%" for g, p in r["top_k"][1:top_k])
-            rows.append({"file": Path(r["path"]).name, "genre": r["genre"],
-                         "confidence %": round(100 * r["confidence"], 1), "also": also, "error": ""})
+            also = ", ".join(f"{g} {100 * p:.0f}%" for g, p in r.top_k[1:top_k])
+            rows.append({"file": Path(r.path).name, "genre": r.genre,
+                         "confidence %": round(100 * r.confidence, 1), "also": also, "error": ""})
     return pd.DataFrame(rows, columns=["file", "genre", "confidence %", "also", "error"])
 
 
@@ -395,24 +383,3 @@ def genre_over_time(model: GenrePredictor, audio, window_seconds: float = 10.0, 
     frame.insert(0, "end_s", [min(len(y), s + win) / sr for s in starts])
     frame.insert(0, "start_s", [s / sr for s in starts])
     return frame
-
-
-# ---------------------------------------------------------------- latency
-
-def measure_latency(fn, repeats: int = 10, warmup: int = 2) -> dict:
-    """Wall-clock time of ``fn()``: ``warmup`` untimed calls (JIT, caches, thread pools),
-    then ``repeats`` timed ones.
-
-    Returns:
-        dict of milliseconds: ``median_ms``, ``mean_ms``, ``min_ms``, ``max_ms``, and ``repeats``.
-    """
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(1000 * (time.perf_counter() - start))
-    t = np.asarray(times)
-    return {"median_ms": float(np.median(t)), "mean_ms": float(t.mean()), "min_ms": float(t.min()),
-            "max_ms": float(t.max()), "repeats": int(repeats)}

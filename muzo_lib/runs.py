@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 
 from .cache import LogMelCache
-from .datasets import SplitInfo, make_split, scan_dataset, skipped_report
-from .paths import atomic_write_json, atomic_write_text, resolve_path
+from .datasets import manifest_from_files, scan_dataset, skipped_report
+from .paths import atomic_write_json, atomic_write_text, project_path
 from .spectrogram import MelConfig
+from .splits import SplitInfo, make_split
 
 DEFAULT_RUN_DIR = "runs/course"
 
@@ -65,23 +66,25 @@ class RunData:
 
 
 def dataset_dir(data_dir: str | os.PathLike | None) -> Path:
-    """The dataset folder: ``data_dir`` resolved from the project root, or the built-in
+    """The dataset folder: ``data_dir`` (relative to the current directory), or the built-in
     generated dataset (made on first use) when ``data_dir`` is empty or ``None``."""
     if data_dir:
-        return resolve_path(data_dir)
+        return Path(data_dir).expanduser()
     from .synth import ensure_generated_dataset
     return ensure_generated_dataset()
 
 
-def prepare_run(data_dir: str | os.PathLike | None = None, run_dir: str | os.PathLike = DEFAULT_RUN_DIR,
+def prepare_run(data_dir: str | os.PathLike | None = None, run_dir: str | os.PathLike | None = None,
                 seed: int = 0, split_strategy: str = "auto", valid_size: float = 0.15,
                 test_size: float = 0.15, min_duration: float = 3.0) -> RunData:
     """Scan the dataset and split it, or load both from ``run_dir`` if an earlier
     notebook of this run already did it with the same settings.
 
     Args:
-        data_dir: dataset folder; empty/``None`` = the built-in generated dataset.
-        run_dir: where this run's artefacts live (relative paths hang from the project root).
+        data_dir: dataset folder (relative to the current directory); empty/``None`` = the
+            built-in generated dataset.
+        run_dir: where this run's artefacts live (relative to the current directory);
+            ``None``: the project's :data:`DEFAULT_RUN_DIR`.
         seed: makes the split repeatable.
         split_strategy: ``auto``, ``gtzan``, ``artist`` or ``track`` (see :func:`make_split`).
         valid_size, test_size: fractions of the tracks.
@@ -90,7 +93,7 @@ def prepare_run(data_dir: str | os.PathLike | None = None, run_dir: str | os.Pat
     Writes ``manifest.csv``, ``split.csv`` and ``dataset.json`` into ``run_dir``.
     """
     root = dataset_dir(data_dir)
-    run = resolve_path(run_dir)
+    run = Path(run_dir).expanduser() if run_dir else project_path(DEFAULT_RUN_DIR)
     run.mkdir(parents=True, exist_ok=True)
     settings = dict(data_dir=str(root), seed=seed, split_strategy=split_strategy,
                     valid_size=valid_size, test_size=test_size, min_duration=min_duration)
@@ -108,6 +111,32 @@ def prepare_run(data_dir: str | os.PathLike | None = None, run_dir: str | os.Pat
                                   "split_note": info.note, "is_gtzan": manifest.attrs["is_gtzan"],
                                   "empty_genres": manifest.attrs["empty_genres"]})
     return _run_data(run, root, manifest, split, info)
+
+
+def run_from_files(files, labels, run_dir: str | os.PathLike, seed: int = 0, valid_size: float = 0.2,
+                   test_size: float = 0.0, min_duration: float = 1.0) -> RunData:
+    """A run over a list of files and their genres (the seed API's input) instead of a folder.
+
+    Same checks as a folder scan (undecodable, silent and too-short files are skipped and
+    reported), same split module: grouped by artist where every genre has at least two
+    known artists (GTZAN's file names), else per file.
+
+    Args:
+        files, labels: audio paths and one genre name per path.
+        run_dir: where the manifest, split and log-mel cache go.
+        valid_size, test_size: fractions of the tracks (``test_size=0``: no test split).
+    """
+    run = Path(run_dir).expanduser()
+    run.mkdir(parents=True, exist_ok=True)
+    manifest = manifest_from_files(files, labels, min_duration=min_duration)
+    known = manifest[(manifest.status == "ok") & (manifest.artist != "")]
+    by_artist = (len(known) == int((manifest.status == "ok").sum())
+                 and known.groupby("genre").artist.nunique().min() >= 2)
+    split, info = make_split(manifest, seed=seed, valid_size=valid_size, test_size=test_size,
+                             strategy="artist" if by_artist else "track")
+    atomic_write_text(run / "manifest.csv", manifest.to_csv(index=False))
+    atomic_write_text(run / "split.csv", split.to_csv(index=False))
+    return _run_data(run, run, manifest, split, info)
 
 
 def _load_run(run: Path, root: Path, meta: dict) -> RunData:
@@ -131,10 +160,10 @@ def save_metrics(run_dir: str | os.PathLike, name: str, metrics: dict) -> Path:
     The course summary lists every file there; put ``accuracy`` and ``macro_f1`` (percent,
     track level, test split) at the top level so they appear in the summary table.
     """
-    return atomic_write_json(resolve_path(run_dir) / "metrics" / f"{name}.json", metrics)
+    return atomic_write_json(Path(run_dir) / "metrics" / f"{name}.json", metrics)
 
 
 def load_metrics(run_dir: str | os.PathLike) -> dict[str, dict]:
     """Every ``metrics/<name>.json`` of a run, by name."""
-    folder = resolve_path(run_dir) / "metrics"
+    folder = Path(run_dir) / "metrics"
     return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}

@@ -38,7 +38,7 @@ import soundfile as sf
 from joblib import Parallel, delayed
 from scipy import signal
 
-from .paths import resolve_path
+from .paths import project_path
 
 #: Where notebooks and tests keep the generated dataset (relative to the project root).
 DEFAULT_DATASET_DIR = "data/generated"
@@ -279,13 +279,14 @@ def ensure_generated_dataset(root: str | os.PathLike | None = None, **kwargs) ->
     This is what a notebook calls when its ``data_dir`` parameter is empty.
 
     Args:
-        root: dataset folder, relative to the project root; default :data:`DEFAULT_DATASET_DIR`.
+        root: dataset folder (relative to the current directory); default: the project's
+            :data:`DEFAULT_DATASET_DIR`.
         **kwargs: passed to :func:`generate_dataset`.
 
     Returns:
         The absolute dataset folder.
     """
-    return generate_dataset(resolve_path(root or DEFAULT_DATASET_DIR), **kwargs)
+    return generate_dataset(Path(root).expanduser() if root else project_path(DEFAULT_DATASET_DIR), **kwargs)
 
 
 # ---------------------------------------------------------------- dataset files

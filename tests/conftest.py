@@ -11,6 +11,16 @@ NOTEBOOKS = REPO / "notebooks"
 REAL_DATA_ENV = "MUZO_REAL_DATA"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _scratch_working_directory(tmp_path_factory):
+    """Library paths are relative to the current directory (as in any Python library), so
+    the tests run in a scratch folder: nothing they write can land in the checkout."""
+    before = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    yield
+    os.chdir(before)
+
+
 @pytest.fixture(scope="session")
 def real_data_dir() -> Path:
     """``$MUZO_REAL_DATA`` (61 real GTZAN clips in CI); skips the test when it is not set."""

@@ -7,6 +7,8 @@ import pytest
 
 from tests.helpers import tiny_dataset, tone, write
 
+pytestmark = pytest.mark.slow
+
 
 def _muzo(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "muzo_lib.cli", *map(str, args)], capture_output=True,

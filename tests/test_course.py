@@ -2,8 +2,12 @@
 import subprocess
 import sys
 
+import pytest
+
 from muzo_lib.course import course_notebooks, run_course
-from muzo_lib.paths import resolve_path
+from muzo_lib.paths import project_path
+
+pytestmark = pytest.mark.slow
 
 
 def test_course_notebooks_are_ordered_and_each_has_one_parameters_cell():
@@ -32,7 +36,7 @@ def test_papermill_reads_every_parameter():
 def test_run_course_writes_notebooks_figures_and_summary(tmp_path):
     lines = []
     run_dir = run_course(name="t-course", only=["00"], log=lines.append)
-    assert run_dir == resolve_path("runs/t-course")
+    assert run_dir == project_path("runs/t-course")
     assert (run_dir / "notebooks" / "00_dataset_tour.ipynb").exists()
     assert len(list((run_dir / "figures").glob("00_dataset_tour_*.png"))) >= 4
     summary = (run_dir / "summary.md").read_text()

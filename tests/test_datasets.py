@@ -6,11 +6,11 @@ from muzo_lib.datasets import (
     DatasetError,
     gtzan_artist_groups,
     gtzan_fault_filtered_split,
-    make_split,
     scan_dataset,
     skipped_report,
     usable_tracks,
 )
+from muzo_lib.splits import make_split
 from tests.helpers import tiny_dataset, tone, write
 
 

@@ -5,11 +5,11 @@ import pytest
 from muzo_lib.ensemble import (
     ProbabilityFusion,
     align_probabilities,
-    compare_models,
+    averaged_top_confidence,
     ensemble_predict,
     fit_fusions,
-    seed_style_confidence,
 )
+from muzo_lib.evaluation import compare_models
 from muzo_lib.prediction import GenrePredictor
 from tests.helpers import tone, write
 
@@ -95,11 +95,11 @@ def test_ensemble_predict_reports_the_fused_probability_of_the_fused_genre(tmp_p
               "rf": _Fixed(["rock", "jazz"], [0.3, 0.7])}                   # says jazz 0.7, other class order
     out = ensemble_predict(path, models, classes=CLASSES)
     fused = out["ensemble"]
-    assert fused["genre"] == "jazz" and fused["confidence"] == pytest.approx((0.2 + 0.7) / 2)
-    assert fused["probabilities"]["rock"] == pytest.approx((0.6 + 0.3) / 2)
-    assert out["models"]["rf"]["genre"] == "jazz" and out["models"]["cnn"]["genre"] == "rock"
-    assert fused["agreement"] == 0.5
-    genre, confidence = seed_style_confidence(out["models"])
+    assert fused.genre == "jazz" and fused.confidence == pytest.approx((0.2 + 0.7) / 2)
+    assert fused.probabilities["rock"] == pytest.approx((0.6 + 0.3) / 2)
+    assert out["models"]["rf"].genre == "jazz" and out["models"]["cnn"].genre == "rock"
+    assert out["agreement"] == 0.5 and out["method"] == "mean"
+    genre, confidence = averaged_top_confidence(out["models"])
     assert genre == "rock" and confidence == pytest.approx(0.65)  # the seed's number: about no genre
 
 

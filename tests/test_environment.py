@@ -38,3 +38,33 @@ def test_torch_is_pinned_to_the_cpu_build_release():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert [d for d in project["dependencies"] if _name(d) == "torch"] == ["torch==2.13.0"]
     assert not any(_name(d) == "torchaudio" for d in project["dependencies"])
+
+
+#: import name -> distribution name, where they differ
+DISTRIBUTIONS = {"sklearn": "scikit-learn", "yaml": "pyyaml", "IPython": "ipython"}
+#: imported only where present, each behind a clear message (never on the default path)
+OPTIONAL_IMPORTS = {"torchaudio"}
+
+
+def _imported_modules() -> set[str]:
+    """Top-level third-party modules imported anywhere in muzo_lib (lazy imports included)."""
+    import ast
+    import sys
+
+    found = set()
+    for path in (REPO / "muzo_lib").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+    return {m for m in found if m not in sys.stdlib_module_names and m not in ("muzo_lib", "__future__")}
+
+
+def test_every_directly_imported_package_is_declared():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    declared = {_name(d) for d in project["dependencies"]}
+    declared |= {_name(d) for extra in project["optional-dependencies"].values() for d in extra}
+    missing = {m for m in _imported_modules() - OPTIONAL_IMPORTS
+               if DISTRIBUTIONS.get(m, m).lower().replace("_", "-") not in declared}
+    assert not missing, f"imported by muzo_lib but not declared in pyproject.toml: {sorted(missing)}"

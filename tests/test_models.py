@@ -27,7 +27,7 @@ def test_pooled_head_is_a_few_hundred_thousand_parameters():
 
 
 def test_seed_head_is_the_seed_network_84m_parameters_on_30s():
-    model = SpectrogramCNN(CNNConfig(n_classes=10, head="seed", input_frames=1292))
+    model = SpectrogramCNN(CNNConfig(n_classes=10, head="flatten", input_frames=1292))
     assert [b[0].out_channels for b in model.features] == [32, 64, 128, 256]
     linear = [m for m in model.head if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linear] == [(256 * 8 * 80, 512), (512, 128), (128, 10)]
@@ -35,7 +35,7 @@ def test_seed_head_is_the_seed_network_84m_parameters_on_30s():
 
 
 def test_seed_head_rejects_another_length_with_a_clear_error():
-    model = SpectrogramCNN(CNNConfig(n_classes=4, head="seed", input_frames=130)).eval()
+    model = SpectrogramCNN(CNNConfig(n_classes=4, head="flatten", input_frames=130)).eval()
     assert model(torch.randn(1, 128, 130)).shape == (1, 4)
     with pytest.raises(ValueError, match="130 frames"):
         model(torch.randn(1, 128, 260))
@@ -71,7 +71,7 @@ def test_attention_pooling_follows_its_weights():
 
 
 def test_configs_round_trip_through_plain_dicts():
-    for config in (CNNConfig(n_classes=4, head="seed", input_frames=65), HybridConfig(n_classes=3, rnn_hidden=32)):
+    for config in (CNNConfig(n_classes=4, head="flatten", input_frames=65), HybridConfig(n_classes=3, rnn_hidden=32)):
         values = config_to_dict(config)
         assert values["architecture"] == config.architecture
         assert config_from_dict(values) == config
@@ -79,7 +79,7 @@ def test_configs_round_trip_through_plain_dicts():
 
 
 @pytest.mark.parametrize("bad", [dict(head="flat"), dict(n_classes=0), dict(channels=(8, 8)), dict(dropout=1.0),
-                                 dict(head="seed", input_frames=8)])
+                                 dict(head="flatten", input_frames=8)])
 def test_bad_cnn_configs_fail_with_one_line(bad):
     with pytest.raises(ValueError):
         CNNConfig(**bad)

@@ -1,7 +1,11 @@
 """Notebooks 00 and 01 on real recordings (61 GTZAN clips), run with papermill."""
 import json
 
+import pytest
+
 from tests.conftest import notebook_text
+
+pytestmark = pytest.mark.slow
 
 
 def test_dataset_tour_finds_61_tracks_in_10_genres(run_notebook, real_data_dir, real_run_dir):

@@ -12,11 +12,11 @@ from muzo_lib.prediction import (
     expand_inputs,
     genre_over_time,
     load_model,
-    measure_latency,
     predict_files,
     results_table,
 )
 from muzo_lib.spectrogram import MelConfig
+from muzo_lib.timing import measure_latency
 from tests.helpers import tone, write
 
 CLASSES = ["jazz", "pop", "rock"]
@@ -74,19 +74,19 @@ def test_predict_files_reports_bad_files_per_file_and_keeps_order(cnn_path, fold
     model = load_model(cnn_path, device="cpu")
     files = expand_inputs([folder])
     results = predict_files(model, files, top_k=2, batch_files=2, progress=False)
-    assert [r["path"] for r in results] == [str(f) for f in files]
-    bad = [r for r in results if r["error"]]
-    assert [r["path"].endswith("broken.wav") for r in bad] == [True] and bad[0]["genre"] is None
+    assert [r.path for r in results] == [str(f) for f in files]
+    bad = [r for r in results if not r.ok]
+    assert [r.path.endswith("broken.wav") for r in bad] == [True] and bad[0].genre is None
     for r in results:
-        if r["error"] is None:
-            assert r["genre"] in CLASSES and len(r["top_k"]) == 2
-            assert r["confidence"] == max(r["probabilities"].values()) == r["top_k"][0][1]
-            assert sum(r["probabilities"].values()) == pytest.approx(1, abs=1e-5)
+        if r.error is None:
+            assert r.genre in CLASSES and len(r.top_k) == 2
+            assert r.confidence == max(r.probabilities.values()) == r.top_k[0][1]
+            assert sum(r.probabilities.values()) == pytest.approx(1, abs=1e-5)
     # batching several files together gives the same numbers as one file at a time
     single = predict_files(model, files, top_k=2, batch_files=1, n_threads=1, progress=False)
     for a, b in zip(results, single):
-        if a["error"] is None:
-            assert a["probabilities"] == pytest.approx(b["probabilities"], abs=1e-4)
+        if a.error is None:
+            assert a.probabilities == pytest.approx(b.probabilities, abs=1e-4)
     table = results_table(results)
     assert list(table.file) == [f.name for f in files] and table.error.str.len().gt(0).sum() == 1
 
@@ -97,7 +97,7 @@ def test_predict_files_matches_scoring_the_log_mel_directly(cnn_path, folder):
     model = load_model(cnn_path, device="cpu")
     result = predict_files(model, [folder / "a.wav"], progress=False)[0]
     direct = model.predict_logmels([model.logmel(load_audio(folder / "a.wav", 22050))])[0]
-    assert [result["probabilities"][c] for c in CLASSES] == pytest.approx(direct.tolist(), abs=1e-5)
+    assert [result.probabilities[c] for c in CLASSES] == pytest.approx(direct.tolist(), abs=1e-5)
     with pytest.raises(ValueError, match="top_k"):
         predict_files(model, [folder / "a.wav"], top_k=0)
 
@@ -114,7 +114,7 @@ def test_forest_files_load_and_predict(tmp_path, folder):
     model = load_model(path)
     assert isinstance(model, ForestPredictor) and model.kind == "rf" and model.extractor.extras is False
     results = predict_files(model, [folder / "a.wav", folder / "broken.wav"], progress=False)
-    assert results[0]["genre"] in ("jazz", "rock") and results[1]["error"]
+    assert results[0].genre in ("jazz", "rock") and results[1].error
 
 
 def test_genre_over_time_windows(cnn_path):
@@ -144,3 +144,33 @@ def test_measure_latency_counts_only_timed_calls():
     calls = []
     stats = measure_latency(lambda: calls.append(1), repeats=4, warmup=3)
     assert len(calls) == 7 and stats["repeats"] == 4 and 0 <= stats["min_ms"] <= stats["median_ms"] <= stats["max_ms"]
+
+
+def test_prediction_record_gives_the_cli_json_and_the_seed_dict():
+    from muzo_lib.prediction_result import Prediction
+
+    p = Prediction.from_probabilities([0.2, 0.5, 0.3], CLASSES, top_k=2, path="x.wav", seconds=3.0)
+    assert (p.genre, p.confidence, p.top_k) == ("pop", 0.5, [("pop", 0.5), ("rock", 0.3)])
+    assert p.to_dict() == {"file": "x.wav", "genre": "pop", "confidence": 0.5,
+                           "top_k": [{"genre": "pop", "probability": 0.5}, {"genre": "rock", "probability": 0.3}],
+                           "probabilities": {"jazz": 0.2, "pop": 0.5, "rock": 0.3}, "seconds": 3.0, "error": None}
+    seed = p.to_seed_dict()
+    assert seed["predicted_genre"] == "pop" and seed["all_probabilities"] == seed["probabilities"]
+    failed = Prediction(path="y.wav", error="not decodable")
+    assert not failed.ok and failed.to_dict()["genre"] is None
+    with pytest.raises(ValueError, match="not decodable"):
+        failed.to_seed_dict()
+
+
+def test_a_model_trained_on_a_fixed_duration_reads_only_that_much(tmp_path):
+    """The crop policy lives in the model file, so every path that predicts reads the same audio."""
+    torch.manual_seed(0)
+    model = SpectrogramCNN(CNNConfig(n_classes=3, n_mels=32, channels=(4, 4, 8, 8), hidden=8)).eval()
+    whole = load_model(save_checkpoint(tmp_path / "whole.pt", model, MEL, CLASSES, 1.0), device="cpu")
+    first = load_model(save_checkpoint(tmp_path / "first.pt", model, MEL, CLASSES, 1.0, extra={"duration": 2.0}),
+                       device="cpu")
+    song = write(tmp_path / "song.wav", np.concatenate([tone(2.0, freq=220), tone(4.0, freq=1760, seed=3)]))
+    assert (whole.max_seconds, first.max_seconds) == (None, 2.0)
+    a, b = predict_files(whole, [song], progress=False)[0], predict_files(first, [song], progress=False)[0]
+    assert (a.seconds, b.seconds) == (6.0, 2.0)
+    assert a.probabilities != pytest.approx(b.probabilities, abs=1e-6)

@@ -4,16 +4,25 @@ import pandas as pd
 import pytest
 
 from muzo_lib.datasets import DatasetError
-from muzo_lib.paths import atomic_write_json, project_root, resolve_path
+from muzo_lib.paths import atomic_write_json, project_path, project_root
 from muzo_lib.runs import load_metrics, prepare_run, save_metrics
 from tests.helpers import tiny_dataset
 
 
-def test_relative_paths_hang_from_muzo_root(tmp_path, monkeypatch):
-    monkeypatch.setenv("MUZO_ROOT", str(tmp_path))
-    assert project_root() == tmp_path.resolve()
-    assert resolve_path("runs/x") == tmp_path.resolve() / "runs/x"
-    assert resolve_path("/abs/y") == resolve_path("/abs/y")
+def test_project_paths_hang_from_muzo_root_and_library_paths_from_the_current_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("MUZO_ROOT", str(tmp_path / "root"))
+    assert project_root() == (tmp_path / "root").resolve()
+    assert project_path("runs/x") == (tmp_path / "root").resolve() / "runs/x"
+    assert project_path("/abs/y") == project_path("/abs/y")
+    assert project_path("") is None and project_path(None) is None
+    # a library call with a relative path works where the caller is, like any Python library
+    data = tiny_dataset(tmp_path / "here" / "data", per_genre=6)
+    monkeypatch.chdir(tmp_path / "here")
+    run = prepare_run("data", "run", seed=0)
+    assert run.data_dir.resolve() == data.resolve() and (tmp_path / "here" / "run" / "split.csv").is_file()
+    assert not (tmp_path / "root" / "run").exists()
+    # no run folder given: the project's own default place
+    assert prepare_run("data", seed=0).run_dir == project_path("runs/course")
 
 
 def test_prepare_run_writes_and_reuses_manifest_and_split(tmp_path, monkeypatch):

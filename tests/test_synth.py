@@ -15,7 +15,8 @@ from sklearn.model_selection import StratifiedGroupKFold, cross_val_score
 from sklearn.tree import DecisionTreeClassifier
 
 from muzo_lib import synth
-from muzo_lib.datasets import make_split, scan_dataset
+from muzo_lib.datasets import scan_dataset
+from muzo_lib.splits import make_split
 
 SMALL = dict(tracks_per_subgenre=4, duration=4.0, artists_per_subgenre=2)
 

@@ -1,0 +1,303 @@
+"""The course's models: the defaults every notebook trains with, and one call per job.
+
+- :func:`course_train_config`: the networks' course training settings, in one place, so a
+  ``-p learning_rate ...`` given to ``muzo course`` reaches every notebook that trains;
+- :func:`train_on_run`: train a network on a run's cached log-mels, score it, save it
+  (notebooks 03-04, ``muzo train``, the seed API);
+- :func:`train_member`, :func:`ensure_course_model`: any model kind (CNN, hybrid,
+  Random Forest) at its course place in the run, trained only when missing;
+- :func:`member_probabilities`, :func:`network_summary`: what the ensemble and the
+  summary read back from a run.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .augment import AugmentConfig
+from .checkpoints import save_checkpoint
+from .ensemble import align_probabilities
+from .evaluation import classification_metrics
+from .models import ARCHITECTURES, build_model, config_to_dict, count_parameters
+from .runs import save_metrics
+from .spectrogram import MelConfig
+from .training import TrackSet, TrainConfig, evaluate, fit, seed_everything
+
+#: The networks' course defaults: sized so the whole default course runs in minutes on
+#: a 2-core CPU. Anything not listed is :class:`TrainConfig`'s own default.
+COURSE_TRAINING = {"epochs": 8, "batch_size": 32, "learning_rate": 0.002, "segment_seconds": 3.0,
+                   "crops_per_track": 4, "early_stopping_patience": 6, "lr_patience": 3}
+#: The course's training-time augmentation (SpecAugment masks and random gain).
+COURSE_AUGMENT = {"freq_masks": 1, "time_masks": 1, "gain_db": 6.0, "mixup_alpha": 0.0}
+
+
+def course_train_config(**overrides) -> TrainConfig:
+    """The course's :class:`TrainConfig`, with ``overrides`` on top.
+
+    Args:
+        **overrides: any :class:`TrainConfig` field (``epochs``, ``learning_rate``,
+            ``device``...) or :class:`AugmentConfig` field (``freq_masks``, ``gain_db``,
+            ``mixup_alpha``...). ``None`` keeps the course default, and ``device=""``
+            means "CUDA when present", so a notebook can pass its parameters straight through.
+
+    Raises:
+        TypeError: an override that is neither kind of field.
+
+    Example:
+        >>> course_train_config(epochs=epochs, learning_rate=learning_rate, seed=seed)
+    """
+    train_fields, augment_fields = set(TrainConfig.__dataclass_fields__), set(AugmentConfig.__dataclass_fields__)
+    unknown = sorted(set(overrides) - train_fields - augment_fields)
+    if unknown:
+        raise TypeError(f"course_train_config: unknown setting(s) {unknown}")
+    given = {k: v for k, v in overrides.items() if v is not None and not (k == "device" and v == "")}
+    base = given.pop("augment", COURSE_AUGMENT)
+    base = base.to_dict() if isinstance(base, AugmentConfig) else dict(base)
+    augment = {**base, **{k: v for k, v in given.items() if k in augment_fields}}
+    train = {**COURSE_TRAINING, **{k: v for k, v in given.items() if k in train_fields}}
+    return TrainConfig(**{**train, "augment": AugmentConfig(**augment)})
+
+
+#: Where the course notebooks leave each model, relative to the run folder
+#: (02: the Random Forest, 03: the CNN, 04: the hybrid; see :func:`train_on_run`).
+COURSE_MODELS = {"cnn": "models/cnn.pt", "hybrid": "models/hybrid.pt", "rf": "rf_model.skops"}
+
+
+def course_model_path(run, architecture: str) -> Path:
+    """The file where the course keeps ``architecture``'s model for this run."""
+    if architecture not in COURSE_MODELS:
+        raise ValueError(f"unknown architecture {architecture!r}; choose from {sorted(COURSE_MODELS)}")
+    return Path(run.run_dir) / COURSE_MODELS[architecture]
+
+
+
+def ensure_course_model(run, architecture: str, **train_kwargs) -> Path:
+    """The run's model of ``architecture``, trained now (with :func:`train_member` and
+    ``train_kwargs``) only if an earlier notebook did not leave a usable one: missing,
+    unreadable, or trained on other classes than this run's.
+
+    Returns:
+        The model file's path (see :data:`COURSE_MODELS`).
+    """
+    from .prediction import load_model
+
+    path = course_model_path(run, architecture)
+    if path.is_file():
+        try:
+            model = load_model(path, device="cpu")
+            if model.classes == list(run.classes) and model.kind == architecture:
+                return path
+        except (ValueError, OSError):
+            pass
+    train_member(run, architecture, path=None, **train_kwargs)
+    return path
+
+
+def train_member(run, architecture: str, path: str | os.PathLike | None = None, seed: int | None = None,
+                 train_config=None, mel_config=None, model_options: dict | None = None,
+                 rf_params: dict | None = None, progress: bool = True) -> dict:
+    """Train one model of any kind on a run's train split (selected on valid) and save it.
+
+    Args:
+        run: a :class:`muzo_lib.runs.RunData`.
+        architecture: ``"cnn"``, ``"hybrid"`` (networks, trained by :func:`train_on_run`) or
+            ``"rf"`` (a Random Forest on the run's cached hand-made features, as notebook 02).
+        path: the model file to write (atomically); ``None``: the course's place in the
+            run (:data:`COURSE_MODELS`; networks also write ``metrics/<architecture>.json``).
+        seed: seeds weights, crops and forest; default: the run's split seed.
+        train_config: a :class:`muzo_lib.training.TrainConfig` (default: :func:`course_train_config`).
+        mel_config: the log-mel settings (library defaults if ``None``).
+        model_options: overrides of the network's config fields (e.g. ``{"rnn_hidden": 64}``).
+        rf_params: :class:`MusicGenreClassifier` settings (``n_estimators=200`` by default).
+
+    Returns:
+        dict: ``architecture``, ``path``, ``parameters`` (trainable weights; trees for the
+        forest), ``training_time`` (s), ``valid`` and ``test`` (:func:`classification_metrics`
+        at track level, percent); networks also ``seconds_per_epoch`` and ``history``.
+    """
+    if seed is None:
+        seed = int(_run_seed(run))
+    if architecture == "rf":
+        target = Path(path).expanduser() if path is not None else course_model_path(run, "rf")
+        return _train_forest(run, target, seed, rf_params or {}, progress)
+    if architecture not in ("cnn", "hybrid"):
+        raise ValueError(f"unknown architecture {architecture!r}; choose cnn, hybrid or rf")
+    cfg = train_config or course_train_config()
+    cfg = type(cfg)(**{**cfg.to_dict(), "progress": progress})
+    mel = mel_config or MelConfig()
+    out = train_on_run(run, architecture if path is None else Path(path).stem, architecture, mel, cfg,
+                       model_options=model_options, seed=seed, save=path is None, checkpoint_path=path)
+    result = out["result"]
+    target = Path(out["checkpoint_path"])
+    return {"architecture": architecture, "path": str(target), "parameters": out["metrics"]["parameters"],
+            "seconds_per_epoch": float(np.mean(result.history["epoch_time"])),
+            "training_time": result.training_time, "epochs_trained": result.epochs_trained,
+            "history": result.history, "valid": out["valid"]["metrics"] if out["valid"] else None,
+            "test": out["test"]["metrics"] if out["test"] else None}
+
+
+def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: MelConfig | None = None,
+                 train_config: TrainConfig | None = None, model_options: dict | None = None,
+                 logmels: dict | None = None, seed: int = 0, save: bool = True,
+                 checkpoint_path: str | os.PathLike | None = None, extra: dict | None = None) -> dict:
+    """Train a network on a run's cached log-mels, test it, and save it into the run.
+
+    Trains on the ``train`` split, picks the epoch on ``valid``, scores ``test`` at track
+    level (when the run has a test split). Writes ``<run_dir>/models/<name>.pt``
+    (checkpoint) and ``<run_dir>/metrics/<name>.json`` (test ``accuracy``/``macro_f1`` on
+    top) when ``save``.
+
+    Args:
+        run: a :class:`~muzo_lib.runs.RunData`.
+        name: file stem for the checkpoint and metrics.
+        architecture: ``"cnn"`` or ``"hybrid"``.
+        mel_config: log-mel settings (default :class:`MelConfig`).
+        train_config: a :class:`~muzo_lib.training.TrainConfig` (its seed is replaced by ``seed``);
+            default: :func:`course_train_config`.
+        model_options: model config overrides (``{"head": "flatten"}``, ``{"channels": ...}``).
+        logmels: ``run.logmels(mel_config)`` if already loaded.
+        seed: seeds the weights and training.
+        checkpoint_path: write the model file here instead (also when ``save`` is false).
+        extra: values kept in the model file (e.g. the seed API's ``duration``).
+
+    Returns:
+        dict with ``model``, ``result`` (:class:`~muzo_lib.training.TrainResult`), ``valid`` and
+        ``test`` (:func:`~muzo_lib.training.evaluate` dicts), ``tracks`` ({split: TrackSet}),
+        ``metrics`` (what the JSON holds), ``checkpoint_path``, ``metrics_path``.
+    """
+    mel = mel_config or MelConfig()
+    cfg = train_config or course_train_config()
+    cfg = TrainConfig(**{**asdict(cfg), "seed": seed})
+    logmels = logmels if logmels is not None else run.logmels(mel, progress=cfg.progress)
+    tracks = {s: TrackSet.from_run(run, logmels, s) for s in ("train", "valid", "test")}
+    config_class = ARCHITECTURES[architecture][0]
+    options = {"n_classes": len(run.classes), "n_mels": mel.n_mels, **(model_options or {})}
+    if architecture == "cnn" and options.get("head") == "flatten":
+        options.setdefault("input_frames", mel.frames(cfg.segment_seconds))
+    seed_everything(seed)
+    model = build_model(config_class(**options))
+    if checkpoint_path is not None:
+        checkpoint = Path(checkpoint_path).expanduser()
+    else:
+        checkpoint = run.run_dir / "models" / f"{name}.pt" if save else None
+    extra = {"model_name": name, **(extra or {})}
+    result = fit(model, tracks["train"], tracks["valid"], run.classes, mel, cfg, checkpoint_path=checkpoint,
+                 extra=extra)
+    frames = mel.frames(cfg.segment_seconds)
+
+    def score(split):
+        if not len(tracks[split]):
+            return None
+        return evaluate(model, tracks[split], run.classes, frames, cfg.device, cfg.eval_batch_size,
+                        cfg.mixed_precision)
+
+    valid, test = score("valid"), score("test")
+    test_accuracy = test["accuracy"] if test else None
+    if checkpoint is not None:  # rewrite with the history and test scores alongside the weights
+        save_checkpoint(checkpoint, model, mel, run.classes, cfg.segment_seconds,
+                        extra={**extra, "history": result.history, "test_accuracy": test_accuracy})
+    test_metrics = test["metrics"] if test else {"macro_f1": None, "per_class": None, "confusion": None}
+    metrics = {"model": name, "architecture": architecture, "accuracy": test_accuracy,
+               "macro_f1": test_metrics["macro_f1"], "segment_accuracy": test["segment_accuracy"] if test else None,
+               "valid_accuracy": valid["accuracy"] if valid else None, "split": "test", "level": "track",
+               "n": len(tracks["test"]), "parameters": count_parameters(model),
+               "model_config": config_to_dict(model.config), "train_config": {**asdict(cfg), "device": str(cfg.device)},
+               "mel_config": mel.to_dict(), "classes": run.classes, "best_epoch": result.best_epoch,
+               "epochs_trained": result.epochs_trained, "training_time_s": result.training_time,
+               "train_crops_per_s": result.segments_per_second, "precision": result.precision,
+               "history": result.history, "test_per_class": test_metrics["per_class"],
+               "test_confusion": test_metrics["confusion"], "seed": seed}
+    metrics_path = save_metrics(run.run_dir, name, metrics) if save else None
+    return {"model": model, "result": result, "valid": valid, "test": test, "tracks": tracks, "metrics": metrics,
+            "checkpoint_path": checkpoint, "metrics_path": metrics_path}
+
+
+def _train_forest(run, path: Path, seed: int, params: dict, progress: bool) -> dict:
+    import time
+
+    from .features import AudioFeatureExtractor, feature_columns, run_features
+    from .forest import MusicGenreClassifier
+
+    table, _ = run_features(run, AudioFeatureExtractor(), progress=progress)
+    features = feature_columns(table)
+    params = {"n_estimators": 200, "random_state": seed, **params}
+    start = time.perf_counter()
+    train = table[table.split == "train"]
+    model = MusicGenreClassifier(**params).fit(train[features], train.genre)
+    seconds = time.perf_counter() - start
+    model.save_model(path)
+    index = {c: i for i, c in enumerate(run.classes)}
+    scores = {}
+    for s in ("valid", "test"):
+        part = table[table.split == s]
+        if len(part):
+            scores[s] = classification_metrics(part.genre.map(index), [index[g] for g in model.predict(part[features])],
+                                               run.classes)
+    return {"architecture": "rf", "path": str(path), "parameters": int(params["n_estimators"]),
+            "training_time": seconds, **scores}
+
+
+def _run_seed(run) -> int:
+    import json
+
+    meta = Path(run.run_dir) / "dataset.json"
+    try:
+        return int(json.loads(meta.read_text())["settings"]["seed"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+# ---------------------------------------------------------------- reading a run back
+
+def member_probabilities(run, members: dict, split: str, progress: bool = False) -> dict[str, np.ndarray]:
+    """Each member's track-level probabilities on one split of a run, aligned to ``run.classes``.
+
+    Args:
+        run: a :class:`muzo_lib.runs.RunData`.
+        members: ``{name: GenrePredictor}`` (from :func:`muzo_lib.prediction.load_model`).
+        split: ``"train"``, ``"valid"`` or ``"test"``.
+
+    Networks read the run's cached log-mels (made with their own :class:`MelConfig`);
+    Random Forests read the run's cached features. Rows follow ``run.subset(split)``.
+    """
+    from .features import run_features
+    from .prediction import ForestPredictor, NetworkPredictor
+
+    part = run.subset(split)
+    out = {}
+    for name, member in members.items():
+        if isinstance(member, NetworkPredictor):
+            logmels = run.logmels(member.mel_config, progress=progress)
+            missing = [t for t in part.track_id if t not in logmels]
+            if missing:
+                raise ValueError(f"{len(missing)} {split} tracks have no log-mel (undecodable): {missing[:3]}")
+            probs = member.predict_logmels([logmels[t] for t in part.track_id])
+        elif isinstance(member, ForestPredictor):
+            table, errors = run_features(run, member.extractor, progress=progress)
+            missing = [t for t in part.track_id if t not in table.index]
+            if missing:
+                raise ValueError(f"{len(missing)} {split} tracks have no features: {missing[:3]}")
+            probs = member.model.predict_proba(table.loc[part.track_id, list(member.model.feature_names_in_)])
+        else:
+            raise TypeError(f"member {name!r}: expected a GenrePredictor, got {type(member).__name__}")
+        out[name] = align_probabilities(probs, member.classes, run.classes)
+    return out
+
+
+def network_summary(metrics_by_name: dict[str, dict]) -> pd.DataFrame:
+    """Side-by-side facts of trained networks, from their ``metrics/<name>.json``
+    (:func:`train_on_run`): test accuracy and macro F1 (percent, track
+    level), trainable parameters, mean seconds per epoch, training crops per second, epochs."""
+    rows = {}
+    for name, m in metrics_by_name.items():
+        rows[name] = {"test accuracy %": m["accuracy"], "test macro F1 %": m["macro_f1"],
+                      "parameters": m["parameters"], "s / epoch": float(np.mean(m["history"]["epoch_time"])),
+                      "train crops / s": m.get("train_crops_per_s", float("nan")),
+                      "epochs": m.get("epochs_trained"), "best epoch": m.get("best_epoch")}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+

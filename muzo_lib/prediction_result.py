@@ -1,0 +1,68 @@
+"""One prediction result type for every path that predicts a genre.
+
+:class:`Prediction` is what ``muzo predict`` prints, what the Python API returns, and
+what the seed-compatible dictionaries (``predicted_genre``/``all_probabilities``) are
+derived from. It needs only numpy, so torch-free deployments can use it too.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass
+class Prediction:
+    """What every prediction path returns for one file: the CLI, the Python API, the
+    seed-style :class:`~muzo_lib.classifiers.CNNMusicClassifier` and the forest's
+    single-track form all derive their output from this one record.
+
+    Attributes:
+        path: the file (or a name for an in-memory waveform).
+        genre: the predicted genre; ``None`` when the file could not be read.
+        confidence: the predicted genre's own probability (0-1).
+        top_k: ``[(genre, probability), ...]``, best first.
+        probabilities: ``{genre: probability}`` in the model's class order.
+        seconds: audio length that was scored, s.
+        error: ``None``, or a one-line reason the file could not be predicted.
+    """
+    path: str
+    genre: str | None = None
+    confidence: float | None = None
+    top_k: list[tuple[str, float]] | None = None
+    probabilities: dict[str, float] | None = None
+    seconds: float | None = None
+    error: str | None = None
+
+    @classmethod
+    def from_probabilities(cls, probs, classes: list[str], top_k: int = 3, **fields) -> "Prediction":
+        """The prediction a probability vector makes; its confidence is the probability
+        of the predicted genre itself (never a number belonging to another genre)."""
+        probs = np.asarray(probs, dtype=float)
+        order = np.argsort(-probs, kind="stable")
+        return cls(genre=classes[order[0]], confidence=float(probs[order[0]]),
+                   top_k=[(classes[i], float(probs[i])) for i in order[:top_k]],
+                   probabilities={c: float(p) for c, p in zip(classes, probs)}, **{"path": "", **fields})
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict:
+        """JSON-ready (``muzo predict --json``): ``file``, ``genre``, ``confidence``,
+        ``top_k`` as ``[{"genre", "probability"}]``, ``probabilities``, ``seconds``, ``error``."""
+        out = asdict(self)
+        out["file"] = out.pop("path")
+        if self.top_k is not None:
+            out["top_k"] = [{"genre": g, "probability": p} for g, p in self.top_k]
+        return {"file": out.pop("file"), **out}
+
+    def to_seed_dict(self) -> dict:
+        """The seed document's form: ``predicted_genre``, ``confidence``, ``probabilities``
+        and ``all_probabilities`` (the same table, under the seed's second name), plus ``seconds``
+        when known."""
+        if not self.ok:
+            raise ValueError(f"{self.path}: {self.error}")
+        out = {"predicted_genre": self.genre, "confidence": self.confidence,
+               "probabilities": dict(self.probabilities), "all_probabilities": dict(self.probabilities)}
+        return out if self.seconds is None else {**out, "seconds": self.seconds}
