@@ -79,9 +79,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _course(args) -> int:
-    from .course import run_course
-
     from pathlib import Path
+
+    from .course import run_course
 
     params = {name: _literal(value) for name, value in args.parameter}
     data_dir = str(Path(args.data_dir).expanduser().resolve()) if args.data_dir else ""  # from where the command runs
@@ -123,6 +123,7 @@ def _train(args) -> int:
     from pathlib import Path
 
     from .course_models import train_member
+    from .evaluation import format_score
     from .paths import project_path
     from .runs import prepare_run
     from .training import TrainConfig
@@ -150,7 +151,8 @@ def _train(args) -> int:
     out = train_member(run, args.architecture, path=output, seed=args.seed, train_config=config,
                        rf_params=rf_params, progress=not args.quiet)
     test = out.get("test")
-    score = (f"test accuracy {test['accuracy']:.1f}%, macro F1 {test['macro_f1']:.1f}% on {test['n']} tracks"
+    score = (f"test accuracy % {format_score(test['accuracy'], test['accuracy_ci'], test['n'])}, macro F1 % "
+             f"{format_score(test['macro_f1'], test['macro_f1_ci'], test['n'])}; 95% bootstrap intervals"
              if test and test["n"] else "no test tracks")
     print(f"saved {args.architecture} model to {out['path']} ({score})")
     return 0

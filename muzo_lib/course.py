@@ -96,6 +96,13 @@ def _export_figures(executed: Path, folder: Path) -> int:
     return count
 
 
+def _with_interval(metrics: dict, key: str) -> str:
+    value, interval = metrics.get(key), metrics.get(f"{key}_ci")
+    if value is None:
+        return "-"
+    return f"{value:.1f} [{interval[0]:.1f}, {interval[1]:.1f}]" if interval else f"{value:.1f}"
+
+
 def _summary(run_dir: Path, timings: list[tuple[str, float]], data_dir: str) -> str:
     lines = [f"# Muzo course run `{run_dir.name}`", "",
              f"Dataset: {data_dir or 'built-in generated dataset'}; python {sys.version.split()[0]}", "",
@@ -103,8 +110,10 @@ def _summary(run_dir: Path, timings: list[tuple[str, float]], data_dir: str) -> 
     lines += [f"| {name} | {seconds / 60:.1f} |" for name, seconds in timings]
     metrics = load_metrics(run_dir)
     if metrics:
-        lines += ["", "Test split, track level:", "", "| model | accuracy % | macro F1 % | tracks |", "|---|---|---|---|"]
+        lines += ["", "Test split, track level, with 95% bootstrap intervals over the test tracks:", "",
+                  "| model | accuracy % | macro F1 % | tracks |", "|---|---|---|---|"]
         for name, m in metrics.items():
-            if "accuracy" in m:
-                lines.append(f"| {name} | {m['accuracy']:.1f} | {m.get('macro_f1', float('nan')):.1f} | {m.get('n', '')} |")
+            if m.get("accuracy") is not None:
+                lines.append(f"| {name} | {_with_interval(m, 'accuracy')} | {_with_interval(m, 'macro_f1')} "
+                             f"| {m.get('n', '')} |")
     return "\n".join(lines) + "\n"

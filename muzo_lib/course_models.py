@@ -21,7 +21,7 @@ import pandas as pd
 from .augment import AugmentConfig
 from .checkpoints import save_checkpoint
 from .ensemble import align_probabilities
-from .evaluation import classification_metrics
+from .evaluation import classification_metrics, metric_intervals
 from .models import ARCHITECTURES, build_model, config_to_dict, count_parameters
 from .runs import save_metrics
 from .spectrogram import MelConfig
@@ -137,7 +137,8 @@ def train_member(run, architecture: str, path: str | os.PathLike | None = None, 
             "seconds_per_epoch": float(np.mean(result.history["epoch_time"])),
             "training_time": result.training_time, "epochs_trained": result.epochs_trained,
             "history": result.history, "valid": out["valid"]["metrics"] if out["valid"] else None,
-            "test": out["test"]["metrics"] if out["test"] else None}
+            "test": {**out["test"]["metrics"], "accuracy_ci": out["metrics"]["accuracy_ci"],
+                     "macro_f1_ci": out["metrics"]["macro_f1_ci"]} if out["test"] else None}
 
 
 def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: MelConfig | None = None,
@@ -201,8 +202,10 @@ def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: 
         save_checkpoint(checkpoint, model, mel, run.classes, cfg.segment_seconds,
                         extra={**extra, "history": result.history, "test_accuracy": test_accuracy})
     test_metrics = test["metrics"] if test else {"macro_f1": None, "per_class": None, "confusion": None}
+    ci = metric_intervals(test["labels"], test["predictions"], len(run.classes), seed=seed) if test else None
     metrics = {"model": name, "architecture": architecture, "accuracy": test_accuracy,
                "macro_f1": test_metrics["macro_f1"], "segment_accuracy": test["segment_accuracy"] if test else None,
+               "accuracy_ci": ci and ci["accuracy"], "macro_f1_ci": ci and ci["macro_f1"],
                "valid_accuracy": valid["accuracy"] if valid else None, "split": "test", "level": "track",
                "n": len(tracks["test"]), "parameters": count_parameters(model),
                "model_config": config_to_dict(model.config), "train_config": {**asdict(cfg), "device": str(cfg.device)},
@@ -235,8 +238,10 @@ def _train_forest(run, path: Path, seed: int, params: dict, progress: bool) -> d
     for s in ("valid", "test"):
         part = table[table.split == s]
         if len(part):
-            scores[s] = classification_metrics(part.genre.map(index), [index[g] for g in model.predict(part[features])],
-                                               run.classes)
+            y_true, y_pred = part.genre.map(index).to_numpy(), [index[g] for g in model.predict(part[features])]
+            scores[s] = classification_metrics(y_true, y_pred, run.classes)
+            ci = metric_intervals(y_true, y_pred, len(run.classes), seed=seed)
+            scores[s].update(accuracy_ci=ci["accuracy"], macro_f1_ci=ci["macro_f1"])
     return {"architecture": "rf", "path": str(path), "parameters": int(params["n_estimators"]),
             "training_time": seconds, **scores}
 

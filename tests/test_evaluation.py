@@ -1,0 +1,47 @@
+"""Scores and their uncertainty: bootstrap intervals, paired differences, the printed form."""
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score
+
+from muzo_lib.evaluation import _macro_f1_rows, format_score, metric_intervals, paired_difference
+
+
+def test_vectorised_macro_f1_matches_scikit_learn():
+    rng = np.random.default_rng(0)
+    t, p = rng.integers(0, 4, (50, 30)), rng.integers(0, 4, (50, 30))
+    ours = _macro_f1_rows(t, p, 4)
+    sk = [f1_score(a, b, labels=range(4), average="macro", zero_division=0) for a, b in zip(t, p)]
+    assert ours == pytest.approx(sk, abs=1e-12)
+
+
+def test_interval_contains_the_score_and_narrows_with_more_tracks():
+    rng = np.random.default_rng(1)
+
+    def width(n):
+        y = rng.integers(0, 3, n)
+        pred = np.where(rng.random(n) < 0.7, y, (y + 1) % 3)          # about 70% right
+        ci = metric_intervals(y, pred, 3, seed=0)
+        acc = 100 * np.mean(pred == y)
+        assert ci["accuracy"][0] <= acc <= ci["accuracy"][1] and ci["n"] == n
+        return ci["accuracy"][1] - ci["accuracy"][0]
+
+    small, large = width(20), width(800)
+    assert small > 25 and large < 8 and small > 3 * large
+    assert metric_intervals([0, 1], [0, 1], 2) == metric_intervals([0, 1], [0, 1], 2)  # seeded: repeatable
+
+
+def test_paired_difference_tells_a_real_gap_from_noise():
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 4, 300)
+    good = np.where(rng.random(300) < 0.9, y, (y + 1) % 4)
+    bad = np.where(rng.random(300) < 0.5, y, (y + 1) % 4)
+    assert paired_difference(y, good, bad)["detectable"] and paired_difference(y, good, bad)["low"] > 20
+    twin = np.where(rng.random(300) < 0.9, y, (y + 2) % 4)             # another model, equally good
+    same = paired_difference(y, good, twin)
+    assert not same["detectable"] and same["low"] <= 0 <= same["high"] + 1e-9
+    with pytest.raises(ValueError):
+        paired_difference([], [], [])
+
+
+def test_format_score_reads_like_the_style_guide():
+    assert format_score(72.22, (55.0, 86.11), 18) == "72.2 [55.0, 86.1] on 18 tracks"
