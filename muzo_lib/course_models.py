@@ -306,3 +306,90 @@ def network_summary(metrics_by_name: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+
+
+# ---------------------------------------------------------------- cross-validation
+
+def cross_validate(run, architecture: str, k: int = 5, seed: int = 0, group_by: str = "auto",
+                   train_config: TrainConfig | None = None, mel_config: MelConfig | None = None,
+                   model_options: dict | None = None, rf_params: dict | None = None, progress: bool = True,
+                   log=None) -> dict:
+    """Grouped k-fold cross-validation of one model kind over all of a run's tracks.
+
+    Each fold is predicted by a model trained on the other folds (networks keep the next
+    fold aside to choose their epoch; the forest trains on all other folds), so every
+    track is predicted exactly once by a model that never saw it: on a small real dataset
+    this scores all its tracks instead of the 10-odd of a test split.
+
+    Args:
+        run: a :class:`~muzo_lib.runs.RunData` (its own train/valid/test split is ignored).
+        architecture: ``"cnn"``, ``"hybrid"`` or ``"rf"``.
+        k: folds; group_by: see :func:`muzo_lib.splits.grouped_folds`.
+        train_config, mel_config, model_options, rf_params: as :func:`train_member`.
+        log: called with one line per fold (e.g. ``print``); ``None``: silent.
+
+    Returns:
+        dict: ``accuracy``, ``macro_f1`` (pooled over every track, percent) with
+        ``accuracy_ci``/``macro_f1_ci`` (95% bootstrap over tracks), ``n``, ``per_fold``
+        (list of ``{"fold", "n", "accuracy"}``), ``predictions`` (one row per track:
+        ``track_id``, ``genre``, ``fold``, ``predicted``, and a probability column per class)
+        and ``protocol`` (how the folds were made).
+    """
+    from dataclasses import replace
+
+    from .splits import grouped_folds
+
+    if architecture not in ("cnn", "hybrid", "rf"):
+        raise ValueError(f"unknown architecture {architecture!r}; choose cnn, hybrid or rf")
+    folds, info = grouped_folds(run.tracks, k=k, seed=seed, group_by=group_by)
+    fold_of = dict(zip(folds.track_id, folds.fold))
+    mel = mel_config or MelConfig()
+    cfg = train_config or course_train_config()
+    logmels = run.logmels(mel, progress=progress) if architecture != "rf" else None
+    rows, per_fold = [], []
+    for fold in range(k):
+        def side(track_id, fold=fold):
+            f = fold_of[track_id]
+            if f == fold:
+                return "test"
+            return "valid" if architecture != "rf" and f == (fold + 1) % k else "train"
+
+        fold_run = replace(run, tracks=run.tracks.assign(split=run.tracks.track_id.map(side)))
+        if architecture == "rf":
+            names, probs = _forest_fold(fold_run, seed, rf_params or {}, progress)
+        else:
+            out = train_on_run(fold_run, f"{architecture}_fold{fold}", architecture, mel, cfg,
+                               model_options=model_options, logmels=logmels, seed=seed, save=False)
+            names, probs = out["test"]["names"], out["test"]["track_probs"]
+        genre = run.tracks.set_index("track_id").genre
+        predicted = [run.classes[i] for i in np.asarray(probs).argmax(axis=1)]
+        right = float(np.mean([genre[t] == p for t, p in zip(names, predicted)]))
+        per_fold.append({"fold": fold, "n": len(names), "accuracy": 100 * right})
+        if log:
+            log(f"fold {fold + 1}/{k}: {len(names)} tracks, accuracy {100 * right:.1f}%")
+        for t, p, pr in zip(names, predicted, probs):
+            rows.append({"track_id": t, "genre": genre[t], "fold": fold, "predicted": p,
+                         **{c: float(v) for c, v in zip(run.classes, pr)}})
+    predictions = pd.DataFrame(rows)
+    index = {c: i for i, c in enumerate(run.classes)}
+    y_true, y_pred = predictions.genre.map(index).to_numpy(), predictions.predicted.map(index).to_numpy()
+    scores = classification_metrics(y_true, y_pred, run.classes)
+    ci = metric_intervals(y_true, y_pred, len(run.classes), seed=seed)
+    return {"architecture": architecture, "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],
+            "accuracy_ci": ci["accuracy"], "macro_f1_ci": ci["macro_f1"], "n": len(predictions),
+            "per_fold": per_fold, "predictions": predictions, "confusion": scores["confusion"],
+            "protocol": info.note}
+
+
+def _forest_fold(run, seed: int, params: dict, progress: bool) -> tuple[list[str], np.ndarray]:
+    """Train a forest on a fold's train tracks; probabilities of its test tracks."""
+    from .features import AudioFeatureExtractor, feature_columns, run_features
+    from .forest import MusicGenreClassifier
+
+    table, _ = run_features(run, AudioFeatureExtractor(), progress=progress)
+    features = feature_columns(table)
+    train, test = table[table.split == "train"], table[table.split == "test"]
+    model = MusicGenreClassifier(**{"n_estimators": 200, "random_state": seed, **params}).fit(train[features],
+                                                                                              train.genre)
+    probs = align_probabilities(model.predict_proba(test[features]), model.classes_, run.classes)
+    return list(test.index), probs

@@ -88,6 +88,8 @@ def test_relative_paths_are_taken_from_the_current_folder(trained):
     (["train", "--data-dir", "__DATA__", "--architecture", "svm", "--output", "m.pt"], "invalid choice"),
     (["train", "--data-dir", "__DATA__", "--architecture", "rf", "--output", "m.pt"], "should end in .skops"),
     (["train", "--data-dir", "__DATA__", "--architecture", "cnn", "--output", "m.pt", "--epochs", "0"], "at least 1"),
+    (["train", "--data-dir", "__DATA__", "--architecture", "cnn"], "--cv K"),
+    (["train", "--data-dir", "__DATA__", "--architecture", "rf", "--cv", "1"], "at least 2 folds"),
 ])
 def test_wrong_arguments_give_one_line_not_a_traceback(trained, args, message):
     root, data, _, _ = trained
@@ -96,6 +98,16 @@ def test_wrong_arguments_give_one_line_not_a_traceback(trained, args, message):
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_train_cross_validates_every_track(trained, tmp_path):
+    _, data, _, _ = trained
+    done = _muzo("train", "--data-dir", data, "--architecture", "rf", "--cv", "3", "--trees", "10", "--quiet",
+                 "--run-dir", tmp_path / "run", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    line = done.stdout.strip().splitlines()[-1]
+    assert "rf: cross-validated accuracy % " in line and "on 18 tracks" in line and "per fold: " in line
+    assert "3-fold cross-validation" in line and not list(tmp_path.glob("*.skops"))  # --cv alone writes no model
 
 
 @pytest.mark.parametrize("command", ["predict", "train", "course"])

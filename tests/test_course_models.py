@@ -1,0 +1,37 @@
+"""The course's models: one place for the training defaults, and cross-validation."""
+import numpy as np
+import pytest
+from helpers import tiny_dataset
+
+from muzo_lib.course_models import COURSE_TRAINING, course_train_config, cross_validate
+from muzo_lib.runs import prepare_run
+from muzo_lib.spectrogram import MelConfig
+
+
+def test_course_train_config_keeps_defaults_for_none_and_takes_overrides():
+    default = course_train_config()
+    assert all(getattr(default, k) == v for k, v in COURSE_TRAINING.items())
+    same = course_train_config(epochs=None, learning_rate=None, device="", gain_db=None)
+    assert same == default
+    changed = course_train_config(epochs=3, gain_db=0.0, mixup_alpha=0.2, seed=5)
+    assert (changed.epochs, changed.augment.gain_db, changed.augment.mixup_alpha, changed.seed) == (3, 0.0, 0.2, 5)
+    assert changed.augment.freq_masks == default.augment.freq_masks
+    with pytest.raises(TypeError, match="unknown setting"):
+        course_train_config(epoch=3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("architecture", ["rf", "cnn"])
+def test_cross_validation_predicts_every_track_once(tmp_path, architecture):
+    run = prepare_run(tiny_dataset(tmp_path / "data", per_genre=6, seconds=3.0), tmp_path / "run", seed=0)
+    lines = []
+    cv = cross_validate(run, architecture, k=3, seed=0, rf_params={"n_estimators": 20},
+                        train_config=course_train_config(epochs=1, segment_seconds=1.0, progress=False, verbose=False),
+                        mel_config=MelConfig(n_mels=32), model_options=None if architecture == "rf" else
+                        {"channels": (4, 8, 8, 8)}, progress=False, log=lines.append)
+    predictions = cv["predictions"]
+    assert sorted(predictions.track_id) == sorted(run.tracks.track_id) and cv["n"] == len(run.tracks) == 18
+    assert len(lines) == 3 and [f["fold"] for f in cv["per_fold"]] == [0, 1, 2]
+    assert cv["accuracy"] == pytest.approx(100 * np.mean(predictions.genre == predictions.predicted))
+    assert cv["accuracy_ci"][0] <= cv["accuracy"] <= cv["accuracy_ci"][1]
+    assert np.allclose(predictions[run.classes].sum(axis=1), 1, atol=1e-5)
