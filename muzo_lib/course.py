@@ -70,7 +70,7 @@ def run_course(name: str = "course", data_dir: str = "", parameters: dict | None
         timings.append((nb_path.name, seconds))
         figures = _export_figures(out, run_dir / "figures")
         log(f"    done in {seconds:.0f} s, {figures} figure(s)")
-    summary = _summary(run_dir, timings, data_dir)
+    summary = _summary(run_dir, timings, data_dir, parameters)
     atomic_write_text(run_dir / "summary.md", summary)
     log(summary)
     return run_dir
@@ -103,9 +103,10 @@ def _with_interval(metrics: dict, key: str) -> str:
     return f"{value:.1f} [{interval[0]:.1f}, {interval[1]:.1f}]" if interval else f"{value:.1f}"
 
 
-def _summary(run_dir: Path, timings: list[tuple[str, float]], data_dir: str) -> str:
+def _summary(run_dir: Path, timings: list[tuple[str, float]], data_dir: str, parameters: dict | None = None) -> str:
     lines = [f"# Muzo course run `{run_dir.name}`", "",
-             f"Dataset: {data_dir or 'built-in generated dataset'}; python {sys.version.split()[0]}", "",
+             f"Dataset: {data_dir or 'built-in generated dataset'}; python {sys.version.split()[0]}",
+             f"Settings: {_settings(parameters)}", *_protocol(run_dir), "",
              "| notebook | minutes |", "|---|---|"]
     lines += [f"| {name} | {seconds / 60:.1f} |" for name, seconds in timings]
     metrics = load_metrics(run_dir)
@@ -117,3 +118,27 @@ def _summary(run_dir: Path, timings: list[tuple[str, float]], data_dir: str) -> 
                 lines.append(f"| {name} | {_with_interval(m, 'accuracy')} | {_with_interval(m, 'macro_f1')} "
                              f"| {m.get('n', '')} |")
     return "\n".join(lines) + "\n"
+
+
+def _settings(parameters: dict | None) -> str:
+    given = {k: v for k, v in (parameters or {}).items() if k not in ("data_dir", "run_dir")}
+    return ", ".join(f"{k}={v!r}" for k, v in sorted(given.items())) or "the notebooks' defaults"
+
+
+def _protocol(run_dir: Path) -> list[str]:
+    """How the run split its tracks: the split, and per split how many tracks and artists."""
+    import json
+
+    import pandas as pd
+
+    meta, split = run_dir / "dataset.json", run_dir / "split.csv"
+    if not meta.is_file() or not split.is_file():
+        return []
+    note = json.loads(meta.read_text()).get("split_note", "")
+    table = pd.read_csv(split, keep_default_na=False, dtype={"artist": str})
+    sides = []
+    for side in ("train", "valid", "test"):
+        part = table[table.split == side]
+        artists = part.artist.where(part.artist != "", None).nunique()
+        sides.append(f"{side} {len(part)} tracks" + (f" / {artists} artists" if artists else ""))
+    return [f"Protocol: {note}; " + ", ".join(sides)]

@@ -68,3 +68,12 @@ def test_every_directly_imported_package_is_declared():
     missing = {m for m in _imported_modules() - OPTIONAL_IMPORTS
                if DISTRIBUTIONS.get(m, m).lower().replace("_", "-") not in declared}
     assert not missing, f"imported by muzo_lib but not declared in pyproject.toml: {sorted(missing)}"
+
+
+def test_the_setup_installs_jupyterlab_to_open_the_course():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "jupyterlab", "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and int(done.stdout.split(".")[0]) >= 4, done.stderr
+    assert (REPO / "scripts" / "lab.sh").is_file() and "scripts/lab.sh" in (REPO / "README.md").read_text()
