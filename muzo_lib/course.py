@@ -62,7 +62,8 @@ def run_course(name: str = "course", data_dir: str = "", parameters: dict | None
         out = out_dir / nb_path.name
         try:
             pm.execute_notebook(str(nb_path), str(out), parameters=params, kernel_name="python3",
-                                cwd=str(nb_path.parent), progress_bar=False)
+                                cwd=str(nb_path.parent), progress_bar=False,
+                                kernel_manager_class=_local_kernel_manager())
         except pm.PapermillExecutionError as exc:
             raise CourseError(f"{nb_path.name} failed: {exc.ename}: {exc.evalue} "
                               f"(the executed notebook is {out})") from None
@@ -74,6 +75,20 @@ def run_course(name: str = "course", data_dir: str = "", parameters: dict | None
     atomic_write_text(run_dir / "summary.md", summary)
     log(summary)
     return run_dir
+
+
+def _local_kernel_manager():
+    """A kernel manager that talks to its kernel over local Unix sockets (IPC) rather than
+    TCP ports: nothing listens on the network, and ipykernel has no reason to warn about
+    unencrypted TCP for every notebook."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class LocalKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            kwargs.setdefault("transport", "ipc")
+            super().__init__(**kwargs)
+
+    return LocalKernelManager
 
 
 def _parameter_names(nb_path: Path) -> set[str]:

@@ -45,6 +45,11 @@ def test_run_course_writes_notebooks_figures_and_summary(tmp_path):
     assert any("running 00_dataset_tour" in line for line in lines)
 
 
+def test_course_kernels_do_not_warn_about_tcp(tmp_path, capfd):
+    run_course(name="t-quiet", only=["00"], log=lambda *a: None)
+    assert "running over TCP" not in capfd.readouterr().err
+
+
 def _muzo(*args):
     return subprocess.run([sys.executable, "-m", "muzo_lib.cli", *args], capture_output=True, text=True)
 
