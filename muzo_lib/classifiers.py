@@ -325,7 +325,8 @@ def train_cnn_music_model(audio_files, labels, output_dir: str | os.PathLike = "
 
 def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: MelConfig | None = None,
                  train_config: TrainConfig | None = None, model_options: dict | None = None,
-                 logmels: dict | None = None, seed: int = 0, save: bool = True) -> dict:
+                 logmels: dict | None = None, seed: int = 0, save: bool = True,
+                 checkpoint_path: str | os.PathLike | None = None, resume: bool | str = False) -> dict:
     """Train a network on a run's cached log-mels, test it, and save it into the run.
 
     Trains on the ``train`` split, picks the epoch on ``valid``, scores ``test`` at track
@@ -341,6 +342,9 @@ def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: 
         model_options: model config overrides (``{"head": "seed"}``, ``{"channels": ...}``).
         logmels: ``run.logmels(mel_config)`` if already loaded.
         seed: seeds the weights and training.
+        checkpoint_path: where training keeps its best and last checkpoints (default: the
+            run's ``models/<name>.pt`` when ``save``, else nowhere).
+        resume: continue a killed training from its last checkpoint (see :func:`~muzo_lib.training.fit`).
 
     Returns:
         dict with ``model``, ``result`` (:class:`~muzo_lib.training.TrainResult`), ``valid`` and
@@ -358,9 +362,10 @@ def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: 
         options.setdefault("input_frames", mel.frames(cfg.segment_seconds))
     seed_everything(seed)
     model = build_model(config_class(**options))
-    checkpoint = run.run_dir / "models" / f"{name}.pt" if save else None
+    checkpoint = checkpoint_path if checkpoint_path is not None else \
+        (run.run_dir / "models" / f"{name}.pt" if save else None)
     result = fit(model, tracks["train"], tracks["valid"], run.classes, mel, cfg, checkpoint_path=checkpoint,
-                 extra={"model_name": name, "duration": None})
+                 extra={"model_name": name, "duration": None}, resume=resume)
     frames = mel.frames(cfg.segment_seconds)
     valid = evaluate(model, tracks["valid"], run.classes, frames, cfg.device, cfg.eval_batch_size, cfg.mixed_precision)
     test = evaluate(model, tracks["test"], run.classes, frames, cfg.device, cfg.eval_batch_size, cfg.mixed_precision)

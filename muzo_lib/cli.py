@@ -64,9 +64,16 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--run-dir", default=None, metavar="DIR",
                        help="folder for the split and feature cache (default: runs/train-<output name>)")
     train.add_argument("--quiet", action="store_true", help="no per-epoch log lines or progress bars")
+    train.add_argument("--resume", action="store_true",
+                       help="networks: continue an interrupted training from the last checkpoint kept next to --output "
+                            "(OUTPUT.last.pt), with the same data and settings")
+    train.add_argument("--nproc", type=_positive_int, default=1, metavar="N",
+                       help="networks: train with N processes on this machine (torchrun + DistributedDataParallel, "
+                            "one per GPU; see docs/distributed.md for several machines)")
     train.set_defaults(handler=_train)
 
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     from .course import CourseError
     try:
         return args.handler(args) or 0
@@ -123,21 +130,62 @@ def _predict(args) -> int:
 def _train(args) -> int:
     from pathlib import Path
 
-    from .ensemble import train_member
-    from .paths import resolve_path
-    from .runs import prepare_run
-    from .training import TrainConfig
+    from .checkpoints import last_checkpoint_path
+    from .distributed import init_distributed, launched_by_torchrun, shutdown
 
     output = Path(args.output).expanduser().resolve()  # a command's paths are relative to where it runs
     expected = ".skops" if args.architecture == "rf" else ".pt"
     if output.suffix not in ((".skops",) if args.architecture == "rf" else (".pt", ".pth")):
         raise ValueError(f"--output for --architecture {args.architecture} should end in {expected}, got {output.name}")
+    if args.architecture == "rf" and (args.resume or args.nproc > 1 or launched_by_torchrun()):
+        raise ValueError("--resume, --nproc and torchrun are for networks (cnn, hybrid); a Random Forest trains in one go")
+    if args.resume and not last_checkpoint_path(output).is_file():
+        raise FileNotFoundError(f"nothing to resume: {last_checkpoint_path(output)} does not exist")
     data_dir = Path(args.data_dir).expanduser().resolve()
     if not data_dir.is_dir():
         raise FileNotFoundError(f"dataset folder not found: {args.data_dir}")
+    if args.nproc > 1 and not launched_by_torchrun():
+        return _torchrun(args.nproc, args.argv)
+    world = init_distributed(args.device)               # joins torchrun's group; nothing when alone
+    try:
+        return _train_here(args, output, data_dir, world)
+    finally:
+        shutdown()
+
+
+def _torchrun(nproc: int, argv: list[str]) -> int:
+    """``muzo train --nproc N``: start N copies of this same command under torchrun on this machine."""
+    import subprocess
+
+    rest, skip = [], False
+    for token in argv:                    # drop --nproc N (torchrun would read it as its own --nproc-per-node)
+        name = token.split("=", 1)[0]
+        if skip or (len(name) > 3 and "--nproc".startswith(name)):
+            skip = not skip and "=" not in token
+            continue
+        rest.append(token)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+               "-m", "muzo_lib.cli", *rest]
+    return subprocess.run(command).returncode
+
+
+def _train_here(args, output, data_dir, world) -> int:
+    """Train in this process: alone, or as one rank of a torchrun job (``world``)."""
+    from pathlib import Path
+
+    from .distributed import main_process_first
+    from .ensemble import train_member
+    from .paths import resolve_path
+    from .runs import prepare_run
+    from .training import TrainConfig
+
     run_dir = Path(args.run_dir).expanduser().resolve() if args.run_dir else resolve_path(Path("runs") / f"train-{output.stem}")
-    run = prepare_run(data_dir, run_dir, seed=args.seed)
-    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
+    with main_process_first():                         # rank 0 scans and builds the log-mel cache, then the others
+        run = prepare_run(data_dir, run_dir, seed=args.seed)
+        if world.world_size > 1:
+            from .spectrogram import MelConfig
+            run.logmels(MelConfig(), progress=not args.quiet and world.is_main)
+    say = (lambda *a: None) if args.quiet or not world.is_main else (lambda *a: print(*a, file=sys.stderr))
     say(f"{len(run.tracks)} tracks in {len(run.classes)} genres; split: {run.split_info.note}")
     for line in run.skipped():
         say(f"skipped {line}")
@@ -149,11 +197,12 @@ def _train(args) -> int:
     config = TrainConfig(**{**TrainConfig().to_dict(), **overrides})
     rf_params = {"n_estimators": args.trees} if args.trees else None
     out = train_member(run, args.architecture, path=output, seed=args.seed, train_config=config,
-                       rf_params=rf_params, progress=not args.quiet)
+                       rf_params=rf_params, progress=not args.quiet, resume=args.resume)
     test = out.get("test")
     score = (f"test accuracy {test['accuracy']:.1f}%, macro F1 {test['macro_f1']:.1f}% on {test['n']} tracks"
              if test and test["n"] else "no test tracks")
-    print(f"saved {args.architecture} model to {out['path']} ({score})")
+    if world.is_main:
+        print(f"saved {args.architecture} model to {out['path']} ({score})")
     return 0
 
 

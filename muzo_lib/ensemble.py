@@ -337,7 +337,7 @@ def ensure_course_model(run, architecture: str, **train_kwargs) -> Path:
 
 def train_member(run, architecture: str, path: str | os.PathLike | None = None, seed: int | None = None,
                  train_config=None, mel_config=None, model_options: dict | None = None,
-                 rf_params: dict | None = None, progress: bool = True) -> dict:
+                 rf_params: dict | None = None, progress: bool = True, resume: bool | str = False) -> dict:
     """Train one model of any kind on a run's train split (selected on valid) and save it.
 
     Args:
@@ -352,6 +352,8 @@ def train_member(run, architecture: str, path: str | os.PathLike | None = None, 
         mel_config: the log-mel settings (library defaults if ``None``).
         model_options: overrides of the network's config fields (e.g. ``{"rnn_hidden": 64}``).
         rf_params: :class:`MusicGenreClassifier` settings (``n_estimators=200`` by default).
+        resume: networks: continue a killed training from the last checkpoint kept next to
+            ``path`` (``cnn.pt`` -> ``cnn.last.pt``), see :func:`muzo_lib.training.fit`.
 
     Returns:
         dict: ``architecture``, ``path``, ``parameters`` (trainable weights; trees for the
@@ -376,7 +378,7 @@ def train_member(run, architecture: str, path: str | os.PathLike | None = None, 
     cfg = type(cfg)(**{**cfg.to_dict(), "progress": progress})
     mel = mel_config or MelConfig()
     out = train_on_run(run, architecture, architecture, mel, cfg, model_options=model_options, seed=seed,
-                       save=path is None)
+                       save=path is None, checkpoint_path=None if path is None else resolve_path(path), resume=resume)
     result = out["result"]
     if path is None:
         target = Path(out["checkpoint_path"])

@@ -608,7 +608,7 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
     top = int(np.argmax(history["val_acc"]))
     say(f"✅ Training completed in {_fmt(total)} ({train_segments / max(train_seconds, 1e-9):.0f} training crops/s)")
     say(f"📈 Kept checkpoint: epoch {best_epoch}, validation accuracy {kept_acc:.2f}% (loss {kept_loss:.4f}, "
-        f"chosen by {cfg.monitor})" + ("" if top == kept else
+        f"chosen by {cfg.monitor})" + ("" if history["val_acc"][top] <= kept_acc else
                                        f"; the best accuracy of any epoch was {history['val_acc'][top]:.2f}% "
                                        f"(epoch {int(history['epoch'][top])})"))
     return TrainResult(history=history, best_epoch=best_epoch, best_val_loss=min(history["val_loss"]),
