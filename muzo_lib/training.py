@@ -13,6 +13,12 @@ bf16 instructions, checked at run time), channels_last, gradient accumulation, a
 CUDA out-of-memory during a step halves the micro-batch and doubles the accumulation
 so the effective batch stays the same. One seed makes a CPU run repeatable.
 
+Checkpoints are written as training goes (the best epoch, and after every epoch the last
+one with the optimizer, scheduler and counters), so a killed run resumes (``resume=True``)
+to the same result; a NaN or infinite loss stops the run with one line and keeps the last
+good files. Started by ``torchrun``, the same loop trains with DistributedDataParallel
+(see :mod:`muzo_lib.distributed` and docs/distributed.md).
+
 Example:
     >>> train = TrackSet.from_run(run, logmels, "train"); valid = TrackSet.from_run(run, logmels, "valid")
     >>> model = SpectrogramCNN(CNNConfig(n_classes=len(run.classes)))

@@ -85,3 +85,34 @@ def test_outside_torchrun_nothing_is_initialised(monkeypatch):
     assert distributed.all_reduce_sum([1.0, 2.0]) == [1.0, 2.0] and distributed.all_gather_objects("x") == ["x"]
     with distributed.main_process_first() as ctx:
         assert ctx.is_main
+
+
+def test_accumulation_micro_steps_skip_the_gradient_all_reduce(tmp_path):
+    """Under DDP only the last micro-batch of an optimizer step averages gradients (no_sync before)."""
+    from torch import distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    from muzo_lib import training
+
+    dist.init_process_group("gloo", rank=0, world_size=1, store=dist.FileStore(str(tmp_path / "store"), 1))
+    try:
+        torch.manual_seed(0)
+        model = DistributedDataParallel(torch.nn.Linear(5, 3))
+        reductions = []
+
+        def counting(state, bucket):
+            reductions.append(1)
+            future = torch.futures.Future()
+            future.set_result(bucket.buffer())
+            return future
+
+        model.register_comm_hook(None, counting)
+        x, y = torch.randn(8, 5), torch.randint(0, 3, (8,))
+        targets = torch.nn.functional.one_hot(y, 3).float()
+        scaler = torch.amp.GradScaler("cpu", enabled=False)
+        training._forward_backward(model, x, targets, y, 2, 2, None, scaler, 0.0, sync=False)   # 4 micro-batches
+        assert reductions == []
+        training._forward_backward(model, x, targets, y, 2, 2, None, scaler, 0.0, sync=True)
+        assert len(reductions) == 1                                     # once, at the step's last micro-batch
+    finally:
+        dist.destroy_process_group()
