@@ -501,6 +501,8 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
         say(f"⏩ Resuming after epoch {state['epoch']} from {resume_from}"
             + (f" (settings changed since: {', '.join(changed)})" if changed else ""))
         stopped_early = bad_epochs >= cfg.early_stopping_patience
+    elif last_path is not None and last_path.is_file():
+        say(f"↺ Starting afresh: {last_path.name} from an earlier run will be replaced (resume=True continues it)")
     start, train_seconds, train_segments = time.perf_counter(), 0.0, 0
 
     for epoch in range(first_epoch, cfg.epochs + 1):

@@ -82,7 +82,7 @@ def test_a_killed_run_resumes_to_the_same_weights_and_history(tmp_path, monkeypa
     assert load_checkpoint(tmp_path / "b.pt").extra["epoch"] == whole.best_epoch
 
 
-def test_resume_can_extend_a_finished_run_and_refuses_foreign_or_missing_state(tmp_path):
+def test_resume_can_extend_a_finished_run_and_refuses_foreign_or_missing_state(tmp_path, capsys):
     train, valid = _data()
     path = tmp_path / "cnn.pt"
     fit(_model(), train, valid, CLASSES, MEL, quick(epochs=2), checkpoint_path=path)
@@ -90,6 +90,8 @@ def test_resume_can_extend_a_finished_run_and_refuses_foreign_or_missing_state(t
     assert more.history["epoch"] == [1.0, 2.0, 3.0] and more.resumed_after_epoch == 2
     assert fit(_model(), train, valid, CLASSES, MEL, quick(epochs=1), checkpoint_path=tmp_path / "new.pt",
                resume="auto").resumed_after_epoch == 0                  # "auto" starts afresh when nothing is there
+    fit(_model(), train, valid, CLASSES, MEL, quick(epochs=1, verbose=True), checkpoint_path=path)
+    assert "Starting afresh: cnn.last.pt from an earlier run will be replaced" in capsys.readouterr().out
     with pytest.raises(CheckpointError, match="nothing to resume"):
         fit(_model(), train, valid, CLASSES, MEL, quick(), checkpoint_path=tmp_path / "other.pt", resume=True)
     with pytest.raises(CheckpointError, match="trained on classes"):
