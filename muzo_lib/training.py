@@ -85,8 +85,9 @@ class TrainConfig:
         augment: the training-time :class:`AugmentConfig`.
         label_smoothing: cross-entropy label smoothing (0 = off).
         eval_batch_size: segments per forward pass at evaluation.
-        seed: seeds weights' shuffling, crops and augmentation (the caller seeds the
-            model's initial weights, e.g. with :func:`seed_everything`).
+        seed: seeds the shuffling, crops, augmentation and dropout, afresh each epoch from
+            ``(seed, epoch, rank)`` (so a resumed run repeats; ``fit`` reseeds torch's global
+            RNG); the caller seeds the model's initial weights, e.g. with :func:`seed_everything`.
         progress: draw progress bars.
         verbose: print the seed-style log lines.
     """
