@@ -70,9 +70,16 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--run-dir", default=None, metavar="DIR",
                        help="folder for the split and feature cache (default: runs/train-<output name>)")
     train.add_argument("--quiet", action="store_true", help="no per-epoch log lines or progress bars")
+    train.add_argument("--resume", action="store_true",
+                       help="networks: continue an interrupted training from the last checkpoint kept next to --output "
+                            "(OUTPUT.last.pt), with the same data and settings")
+    train.add_argument("--nproc", type=_positive_int, default=1, metavar="N",
+                       help="networks: train with N processes on this machine (torchrun + DistributedDataParallel, "
+                            "one per GPU; see docs/distributed.md for several machines)")
     train.set_defaults(handler=_train)
 
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     from .course import CourseError
     try:
         return args.handler(args) or 0
@@ -128,11 +135,8 @@ def _predict(args) -> int:
 def _train(args) -> int:
     from pathlib import Path
 
-    from .course_models import cross_validate, train_member
-    from .evaluation import format_score
-    from .paths import project_path
-    from .runs import prepare_run
-    from .training import TrainConfig
+    from .checkpoints import last_checkpoint_path
+    from .distributed import init_distributed, launched_by_torchrun, shutdown
 
     if args.output is None and args.cv is None:
         raise ValueError("give --output PATH (the model file to write), --cv K (cross-validate), or both")
@@ -142,13 +146,60 @@ def _train(args) -> int:
     expected = ".skops" if args.architecture == "rf" else ".pt"
     if output is not None and output.suffix not in ((".skops",) if args.architecture == "rf" else (".pt", ".pth")):
         raise ValueError(f"--output for --architecture {args.architecture} should end in {expected}, got {output.name}")
+    if args.architecture == "rf" and (args.resume or args.nproc > 1 or launched_by_torchrun()):
+        raise ValueError("--resume, --nproc and torchrun are for networks (cnn, hybrid); a Random Forest trains in one go")
+    if args.resume and (output is None or not last_checkpoint_path(output).is_file()):
+        raise FileNotFoundError("nothing to resume: " + (f"{last_checkpoint_path(output)} does not exist" if output
+                                                           else "--resume needs --output"))
+    if args.cv is not None and (args.nproc > 1 or launched_by_torchrun()):
+        raise ValueError("--cv trains one process per fold; run it without --nproc or torchrun")
     data_dir = Path(args.data_dir).expanduser().resolve()
     if not data_dir.is_dir():
         raise FileNotFoundError(f"dataset folder not found: {args.data_dir}")
+    if args.nproc > 1 and not launched_by_torchrun():
+        return _torchrun(args.nproc, args.argv)
+    world = init_distributed(args.device)               # joins torchrun's group; nothing when alone
+    try:
+        return _train_here(args, output, data_dir, world)
+    finally:
+        shutdown()
+
+
+def _torchrun(nproc: int, argv: list[str]) -> int:
+    """``muzo train --nproc N``: start N copies of this same command under torchrun on this machine."""
+    import subprocess
+
+    rest, skip = [], False
+    for token in argv:                    # drop --nproc N (torchrun would read it as its own --nproc-per-node)
+        name = token.split("=", 1)[0]
+        if skip or (len(name) > 3 and "--nproc".startswith(name)):
+            skip = not skip and "=" not in token
+            continue
+        rest.append(token)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+               "-m", "muzo_lib.cli", *rest]
+    return subprocess.run(command).returncode
+
+
+def _train_here(args, output, data_dir, world) -> int:
+    """Train in this process: alone, or as one rank of a torchrun job (``world``)."""
+    from pathlib import Path
+
+    from .course_models import cross_validate, train_member
+    from .distributed import main_process_first
+    from .evaluation import format_score
+    from .paths import project_path
+    from .runs import prepare_run
+    from .training import TrainConfig
+
     name = output.stem if output is not None else f"cv-{args.architecture}"
     run_dir = Path(args.run_dir).expanduser().resolve() if args.run_dir else project_path(Path("runs") / f"train-{name}")
-    run = prepare_run(data_dir, run_dir, seed=args.seed)
-    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
+    with main_process_first():                         # rank 0 scans and builds the log-mel cache, then the others
+        run = prepare_run(data_dir, run_dir, seed=args.seed)
+        if world.world_size > 1:
+            from .spectrogram import MelConfig
+            run.logmels(MelConfig(), progress=not args.quiet and world.is_main)
+    say = (lambda *a: None) if args.quiet or not world.is_main else (lambda *a: print(*a, file=sys.stderr))
     say(f"{len(run.tracks)} tracks in {len(run.classes)} genres; split: {run.split_info.note}")
     for line in run.skipped():
         say(f"skipped {line}")
@@ -169,12 +220,13 @@ def _train(args) -> int:
         if output is None:
             return 0
     out = train_member(run, args.architecture, path=output, seed=args.seed, train_config=config,
-                       rf_params=rf_params, progress=not args.quiet)
+                       rf_params=rf_params, progress=not args.quiet, resume=args.resume)
     test = out.get("test")
     score = (f"test accuracy % {format_score(test['accuracy'], test['accuracy_ci'], test['n'])}, macro F1 % "
              f"{format_score(test['macro_f1'], test['macro_f1_ci'], test['n'])}; 95% bootstrap intervals"
              if test and test["n"] else "no test tracks")
-    print(f"saved {args.architecture} model to {out['path']} ({score})")
+    if world.is_main:
+        print(f"saved {args.architecture} model to {out['path']} ({score})")
     return 0
 
 

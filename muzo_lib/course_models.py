@@ -99,7 +99,7 @@ def ensure_course_model(run, architecture: str, **train_kwargs) -> Path:
 
 def train_member(run, architecture: str, path: str | os.PathLike | None = None, seed: int | None = None,
                  train_config=None, mel_config=None, model_options: dict | None = None,
-                 rf_params: dict | None = None, progress: bool = True) -> dict:
+                 rf_params: dict | None = None, progress: bool = True, resume: bool | str = False) -> dict:
     """Train one model of any kind on a run's train split (selected on valid) and save it.
 
     Args:
@@ -113,6 +113,8 @@ def train_member(run, architecture: str, path: str | os.PathLike | None = None, 
         mel_config: the log-mel settings (library defaults if ``None``).
         model_options: overrides of the network's config fields (e.g. ``{"rnn_hidden": 64}``).
         rf_params: :class:`MusicGenreClassifier` settings (``n_estimators=200`` by default).
+        resume: networks: continue a killed training from the last checkpoint kept next to
+            ``path`` (``cnn.pt`` -> ``cnn.last.pt``), see :func:`muzo_lib.training.fit`.
 
     Returns:
         dict: ``architecture``, ``path``, ``parameters`` (trainable weights; trees for the
@@ -130,7 +132,8 @@ def train_member(run, architecture: str, path: str | os.PathLike | None = None, 
     cfg = type(cfg)(**{**cfg.to_dict(), "progress": progress})
     mel = mel_config or MelConfig()
     out = train_on_run(run, architecture if path is None else Path(path).stem, architecture, mel, cfg,
-                       model_options=model_options, seed=seed, save=path is None, checkpoint_path=path)
+                       model_options=model_options, seed=seed, save=path is None, checkpoint_path=path,
+                       resume=resume)
     result = out["result"]
     target = Path(out["checkpoint_path"])
     return {"architecture": architecture, "path": str(target), "parameters": out["metrics"]["parameters"],
@@ -144,7 +147,8 @@ def train_member(run, architecture: str, path: str | os.PathLike | None = None, 
 def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: MelConfig | None = None,
                  train_config: TrainConfig | None = None, model_options: dict | None = None,
                  logmels: dict | None = None, seed: int = 0, save: bool = True,
-                 checkpoint_path: str | os.PathLike | None = None, extra: dict | None = None) -> dict:
+                 checkpoint_path: str | os.PathLike | None = None, extra: dict | None = None,
+                 resume: bool | str = False) -> dict:
     """Train a network on a run's cached log-mels, test it, and save it into the run.
 
     Trains on the ``train`` split, picks the epoch on ``valid``, scores ``test`` at track
@@ -164,6 +168,7 @@ def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: 
         seed: seeds the weights and training.
         checkpoint_path: write the model file here instead (also when ``save`` is false).
         extra: values kept in the model file (e.g. the seed API's ``duration``).
+        resume: continue a killed training from its last checkpoint (see :func:`~muzo_lib.training.fit`).
 
     Returns:
         dict with ``model``, ``result`` (:class:`~muzo_lib.training.TrainResult`), ``valid`` and
@@ -187,7 +192,7 @@ def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: 
         checkpoint = run.run_dir / "models" / f"{name}.pt" if save else None
     extra = {"model_name": name, **(extra or {})}
     result = fit(model, tracks["train"], tracks["valid"], run.classes, mel, cfg, checkpoint_path=checkpoint,
-                 extra=extra)
+                 extra=extra, resume=resume)
     frames = mel.frames(cfg.segment_seconds)
 
     def score(split):

@@ -13,6 +13,12 @@ bf16 instructions, checked at run time), channels_last, gradient accumulation, a
 CUDA out-of-memory during a step halves the micro-batch and doubles the accumulation
 so the effective batch stays the same. One seed makes a CPU run repeatable.
 
+Checkpoints are written as training goes (the best epoch, and after every epoch the last
+one with the optimizer, scheduler and counters), so a killed run resumes (``resume=True``)
+to the same result; a NaN or infinite loss stops the run with one line and keeps the last
+good files. Started by ``torchrun``, the same loop trains with DistributedDataParallel
+(see :mod:`muzo_lib.distributed` and docs/distributed.md).
+
 Example:
     >>> train = TrackSet.from_run(run, logmels, "train"); valid = TrackSet.from_run(run, logmels, "valid")
     >>> model = SpectrogramCNN(CNNConfig(n_classes=len(run.classes)))
@@ -22,6 +28,7 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import math
@@ -30,17 +37,21 @@ import platform
 import random
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .audio import fix_length, load_audio
 from .augment import AugmentConfig, augment_batch, stretch_and_shift
-from .checkpoints import save_checkpoint
+from .checkpoints import CheckpointError, last_checkpoint_path, load_training_state, save_checkpoint
+from .distributed import DistInfo, all_gather_objects, all_reduce_sum, init_distributed, training_device
 from .evaluation import classification_metrics, track_probabilities
+from .models import config_to_dict
 from .progress import progress_bar
 from .spectrogram import LogMelSpectrogram, MelConfig
 
@@ -73,8 +84,9 @@ class TrainConfig:
         augment: the training-time :class:`AugmentConfig`.
         label_smoothing: cross-entropy label smoothing (0 = off).
         eval_batch_size: segments per forward pass at evaluation.
-        seed: seeds weights' shuffling, crops and augmentation (the caller seeds the
-            model's initial weights, e.g. with :func:`seed_everything`).
+        seed: seeds the shuffling, crops, augmentation and dropout, afresh each epoch from
+            ``(seed, epoch, rank)`` (so a resumed run repeats; ``fit`` reseeds torch's global
+            RNG); the caller seeds the model's initial weights, e.g. with :func:`seed_everything`.
         progress: draw progress bars.
         verbose: print the seed-style log lines.
     """
@@ -146,7 +158,13 @@ class TrackSet:
 
 @dataclass
 class TrainResult:
-    """What :func:`fit` returns. Accuracies are percentages at track level."""
+    """What :func:`fit` returns. Accuracies are percentages at track level.
+
+    ``kept_val_acc``/``kept_val_loss`` are the validation scores of the epoch whose weights
+    were kept (``best_epoch``, chosen by ``TrainConfig.monitor``); ``best_val_acc`` is the
+    highest accuracy of any epoch and ``best_val_loss`` the lowest loss, which may come from
+    other epochs. ``effective_batch`` counts crops per optimizer step over every process.
+    ``resumed_after_epoch`` is 0 for a fresh run; ``training_time`` covers this call only."""
     history: dict
     best_epoch: int
     best_val_loss: float
@@ -161,6 +179,10 @@ class TrainResult:
     precision: str
     effective_batch: int
     checkpoint_path: str | None = None
+    kept_val_acc: float = math.nan
+    kept_val_loss: float = math.nan
+    resumed_after_epoch: int = 0
+    world_size: int = 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -336,8 +358,13 @@ def predict_segments(model: nn.Module, tracks: TrackSet | list, frames: int, dev
 
 
 def evaluate(model: nn.Module, tracks: TrackSet, classes: list[str], frames: int, device=None,
-             batch_size: int = 64, precision: str | bool = "auto") -> dict:
+             batch_size: int = 64, precision: str | bool = "auto", shard: DistInfo | None = None) -> dict:
     """Segment- and track-level scores of ``model`` on ``tracks``.
+
+    Args:
+        shard: in a torchrun job, the ranks' :class:`~muzo_lib.distributed.DistInfo`: each rank
+            scores every ``world_size``-th track and the segment probabilities are gathered,
+            so every rank returns the same scores as one process scoring every track.
 
     Returns:
         dict with ``loss`` (mean segment cross-entropy), ``accuracy`` (track level, %),
@@ -345,7 +372,16 @@ def evaluate(model: nn.Module, tracks: TrackSet, classes: list[str], frames: int
         (class indices per track), ``labels``, ``names``, and ``metrics``
         (:func:`~muzo_lib.evaluation.classification_metrics` at track level).
     """
-    seg_probs, owner = predict_segments(model, tracks, frames, device, batch_size, precision)
+    if shard is not None and shard.world_size > 1:
+        mine = np.arange(shard.rank, len(tracks), shard.world_size)
+        seg_probs, owner = predict_segments(model, [tracks.logmels[i] for i in mine], frames, device, batch_size,
+                                            precision)
+        parts = all_gather_objects((seg_probs, mine[owner]))
+        seg_probs, owner = np.concatenate([p for p, _ in parts]), np.concatenate([o for _, o in parts])
+        order = np.argsort(owner, kind="stable")          # back to one process's order: track by track
+        seg_probs, owner = seg_probs[order], owner[order]
+    else:
+        seg_probs, owner = predict_segments(model, tracks, frames, device, batch_size, precision)
     seg_labels = tracks.labels[owner]
     loss = float(-np.mean(np.log(np.clip(seg_probs[np.arange(len(owner)), seg_labels], 1e-12, None)))) \
         if len(owner) else float("nan")
@@ -360,10 +396,21 @@ def evaluate(model: nn.Module, tracks: TrackSet, classes: list[str], frames: int
 
 # ---------------------------------------------------------------- the loop
 
+class NonFiniteLossError(ValueError):
+    """The loss became NaN or infinite: training stopped; the checkpoints of the last good
+    epoch stay on disk. The message is one line."""
+
+
 def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], mel_config: MelConfig,
         config: TrainConfig | None = None, checkpoint_path: str | os.PathLike | None = None,
-        extra: dict | None = None) -> TrainResult:
+        extra: dict | None = None, resume: bool | str | os.PathLike = False) -> TrainResult:
     """Train ``model`` on ``train``, select and checkpoint it on ``valid``; see the module doc.
+
+    Started by ``torchrun`` (``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` set), every process runs
+    this same function: the model is wrapped in DistributedDataParallel, each rank trains on
+    its shard of every epoch's crops (``batch_size`` crops per rank and micro-step, so the
+    global batch is ``batch_size * grad_accum_steps * world_size``), validation is sharded
+    and gathered, and only rank 0 prints and writes (:mod:`muzo_lib.distributed`).
 
     Args:
         model: a network from :mod:`muzo_lib.models` (anything with ``config.n_classes``).
@@ -371,67 +418,116 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
         classes: class names in output order (saved in the checkpoint).
         mel_config: the log-mel settings of the tracks (saved in the checkpoint).
         config: a :class:`TrainConfig`; default settings when ``None``.
-        checkpoint_path: where the best model is written (atomically) whenever it improves.
+        checkpoint_path: where the best model is written (atomically) whenever it improves;
+            after every epoch the last model and the state to resume from are written to
+            :func:`~muzo_lib.checkpoints.last_checkpoint_path` (``cnn.pt`` -> ``cnn.last.pt``).
         extra: plain values stored in the checkpoint alongside the weights.
+        resume: ``True`` continues a killed run from the last checkpoint next to
+            ``checkpoint_path`` (a path: from that file); ``"auto"``: the same when that file
+            exists, else a fresh start; ``False``: a fresh start. Each epoch's randomness
+            (crop order, augmentation, dropout) is drawn from ``(seed, epoch, rank)``, so on
+            CPU a resumed run ends with exactly the weights and history of an uninterrupted one.
 
     Returns:
-        :class:`TrainResult`; ``model`` holds the best epoch's weights on return.
+        :class:`TrainResult`; ``model`` holds the kept (best) epoch's weights on return.
+
+    Raises:
+        NonFiniteLossError: the training or validation loss became NaN or infinite; the
+            files of the last good epoch are kept.
+        muzo_lib.checkpoints.CheckpointError: ``resume`` names a missing or unfit file.
     """
     cfg = config or TrainConfig()
-    say = print if cfg.verbose else (lambda *a, **k: None)
+    world = init_distributed(cfg.device)
+    say = print if cfg.verbose and world.is_main else (lambda *a, **k: None)
     if len(train) == 0 or len(valid) == 0:
         raise ValueError(f"need training and validation tracks, got {len(train)} and {len(valid)}")
+    resume_from = _resume_file(resume, checkpoint_path)
+    state = load_training_state(resume_from) if resume_from is not None else None
+    last_path = None if checkpoint_path is None else last_checkpoint_path(checkpoint_path)
 
     # -- set-up: device, precision, data, optimiser
-    device = resolve_device(cfg.device)
+    device = resolve_device(training_device(world, cfg.device))
     amp_dtype = autocast_dtype(device, cfg.mixed_precision)
     use_channels_last = amp_dtype is not None if cfg.channels_last == "auto" else bool(cfg.channels_last)
     _prepare(model, device, use_channels_last)
-    generator = torch.Generator().manual_seed(cfg.seed)
+    if state is not None:
+        _check_resumable(state, model, classes, resume_from)
+        model.load_state_dict(state["state_dict"])
+    net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
+        if world.active else model
+    generator = torch.Generator()
     frames = mel_config.frames(cfg.segment_seconds)
     if cfg.augment.needs_waveforms:
         dataset = WaveformCropDataset(train, mel_config, cfg.segment_seconds, cfg.crops_per_track, cfg.augment, cfg.seed)
         front_end = LogMelSpectrogram(mel_config).to(device)
     else:
         dataset, front_end = CropDataset(train, frames, cfg.crops_per_track, cfg.seed), None
-    loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, generator=generator,
+    # one shuffle for one process or many: rank r of w takes every w-th crop of the same
+    # (seed, epoch) permutation, so w ranks of batch b see one process's batches of w * b
+    sampler = DistributedSampler(dataset, num_replicas=world.world_size, rank=world.rank, shuffle=True, seed=cfg.seed)
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, generator=generator,
                         num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=cfg.lr_factor,
                                                            patience=cfg.lr_patience)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     micro_batch, accum = cfg.batch_size, cfg.grad_accum_steps
+    global_batch = cfg.batch_size * accum * world.world_size
 
-    say(f"🚀 Using device: {device} ({precision_name(amp_dtype)}{', channels_last' if use_channels_last else ''})")
+    say(f"🚀 Using device: {device} ({precision_name(amp_dtype)}{', channels_last' if use_channels_last else ''})"
+        + (f", {world.world_size} processes (DDP, {world.backend})" if world.active else ""))
     if device.type == "cuda":
         say(f"🎮 GPU: {torch.cuda.get_device_name(device)}")
     say(f"🎵 Classes: {list(classes)}")
     say(f"📊 {len(train)} training tracks x {cfg.crops_per_track} random {cfg.segment_seconds:g} s crops "
         f"= {len(dataset)} per epoch; {len(valid)} validation tracks")
-    say(f"💾 Batch size: {cfg.batch_size} x {accum} accumulation steps = effective batch {cfg.batch_size * accum}")
+    say(f"💾 Batch size: {cfg.batch_size} x {accum} accumulation steps"
+        + (f" x {world.world_size} processes" if world.world_size > 1 else "") + f" = effective batch {global_batch}")
 
     history = {k: [] for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_segment_acc",
                                "val_macro_f1", "lr", "epoch_time")}
-    best_score, best_epoch, best_state, bad_epochs, stopped_early = math.inf, 0, None, 0, False
+    best_score, best_epoch, best_state, bad_epochs, stopped_early, first_epoch = math.inf, 0, None, 0, False, 1
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if scaler.is_enabled() and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        history = {k: [float(v) for v in values] for k, values in state["history"].items()}
+        best_score, best_epoch, bad_epochs = float(state["best_score"]), int(state["best_epoch"]), int(state["bad_epochs"])
+        best_state = state["best_state_dict"] or state["state_dict"]
+        first_epoch = int(state["epoch"]) + 1
+        changed = sorted(k for k, v in _plain_config(cfg).items()
+                         if k not in _RESUME_FREE and state["train_config"].get(k) != v)
+        say(f"⏩ Resuming after epoch {state['epoch']} from {resume_from}"
+            + (f" (settings changed since: {', '.join(changed)})" if changed else ""))
+        stopped_early = bad_epochs >= cfg.early_stopping_patience
+    elif last_path is not None and last_path.is_file():
+        say(f"↺ Starting afresh: {last_path.name} from an earlier run will be replaced (resume=True continues it)")
     start, train_seconds, train_segments = time.perf_counter(), 0.0, 0
 
-    for epoch in range(1, cfg.epochs + 1):
+    for epoch in range(first_epoch, cfg.epochs + 1):
+        if stopped_early:
+            break
         # -- train one epoch on fresh random crops
         epoch_start = time.perf_counter()
-        model.train()
+        net.train()
         dataset.set_epoch(epoch)
+        sampler.set_epoch(epoch)
+        _seed_epoch(generator, cfg.seed, epoch, world.rank)
         loss_sum, correct, seen = 0.0, 0, 0
         optimizer.zero_grad(set_to_none=True)
-        bar = progress_bar(loader, desc=f"Epoch {epoch}/{cfg.epochs}", leave=False, disable=not cfg.progress)
+        bar = progress_bar(loader, desc=f"Epoch {epoch}/{cfg.epochs}", leave=False,
+                           disable=not (cfg.progress and world.is_main))
         for step, (x, y) in enumerate(bar, 1):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             if front_end is not None:
                 x = front_end(x)                                   # float32 log-mel, outside autocast
             x, targets = augment_batch(x, F.one_hot(y, model.config.n_classes).float(), cfg.augment, generator)
+            step_ends = step % accum == 0 or step == len(loader)
             while True:
                 try:
-                    loss, hits = _forward_backward(model, x, targets, y, micro_batch, accum, amp_dtype, scaler,
-                                                   cfg.label_smoothing)
+                    loss, hits = _forward_backward(net, x, targets, y, micro_batch, accum, amp_dtype, scaler,
+                                                   cfg.label_smoothing, sync=step_ends)
                     break
                 except torch.OutOfMemoryError:
                     if micro_batch == 1:
@@ -442,18 +538,24 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
                     micro_batch //= 2
                     chunks = math.ceil(cfg.batch_size / micro_batch)
                     say(f"⚠️  CUDA out of memory: batch size halved to {micro_batch}, accumulation steps "
-                        f"{accum * chunks} (effective batch kept at {cfg.batch_size * accum})")
+                        f"{accum * chunks} (effective batch kept at {global_batch})")
+            if not math.isfinite(loss) and world.world_size == 1:  # alone, stop before the step spoils the weights
+                _stop_non_finite(model, best_state, "training loss", loss, epoch, best_epoch, checkpoint_path, step)
             loss_sum, correct, seen = loss_sum + loss * len(y), correct + hits, seen + len(y)
-            if step % accum == 0 or step == len(loader):
+            if step_ends:
                 scaler.step(optimizer)
                 scaler.update()
                 optimizer.zero_grad(set_to_none=True)
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.1f}%")
+        loss_sum, correct, seen = all_reduce_sum([loss_sum, correct, seen], device)   # every rank's crops
         train_seconds += time.perf_counter() - epoch_start
-        train_segments += seen
+        train_segments += int(seen)
 
         # -- evaluate every validation track, schedule the LR, keep the best
-        val = evaluate(model, valid, classes, frames, device, cfg.eval_batch_size, cfg.mixed_precision)
+        val = evaluate(model, valid, classes, frames, device, cfg.eval_batch_size, cfg.mixed_precision, shard=world)
+        for what, value in (("training loss", loss_sum / seen), ("validation loss", val["loss"])):
+            if not math.isfinite(value):                           # the same gathered value on every rank
+                _stop_non_finite(model, best_state, what, value, epoch, best_epoch, checkpoint_path)
         lr_before = optimizer.param_groups[0]["lr"]
         scheduler.step(val["loss"])
         lr_after = optimizer.param_groups[0]["lr"]
@@ -464,7 +566,8 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
                            ("lr", lr_before), ("epoch_time", epoch_time)):
             history[key].append(float(value))
 
-        left = (time.perf_counter() - start) / epoch * (cfg.epochs - epoch)
+        done = epoch - first_epoch + 1
+        left = (time.perf_counter() - start) / done * (cfg.epochs - epoch)
         say(f"Epoch {epoch}/{cfg.epochs} completed in {_fmt(epoch_time)}")
         say(f"  Train Loss: {history['train_loss'][-1]:.4f}, Train Acc: {history['train_acc'][-1]:.2f}% (crops)")
         say(f"  Val Loss: {val['loss']:.4f}, Val Acc: {val['accuracy']:.2f}% (tracks), "
@@ -474,17 +577,29 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
         if lr_after < lr_before:
             say(f"  📉 Learning rate reduced: {lr_before:.2e} -> {lr_after:.2e}")
         score = val["loss"] if cfg.monitor == "val_loss" else -val["accuracy"]
+        scores = {"epoch": epoch, "val_acc": val["accuracy"], "val_loss": val["loss"], "train_config": _plain_config(cfg)}
         if score < best_score - 1e-6:
             best_score, best_epoch, bad_epochs = score, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
             if checkpoint_path is not None:
                 save_checkpoint(checkpoint_path, model, mel_config, classes, cfg.segment_seconds,
-                                extra={"epoch": epoch, "val_acc": val["accuracy"], "val_loss": val["loss"],
-                                       "train_config": _plain_config(cfg), **(extra or {})})
-            say(f"  💾 New best model ({cfg.monitor}: {val['loss'] if cfg.monitor == 'val_loss' else val['accuracy']:.4f})")
+                                extra={**scores, **(extra or {})})
+                say(f"  💾 New best model saved ({cfg.monitor}: "
+                    f"{val['loss'] if cfg.monitor == 'val_loss' else val['accuracy']:.4f})")
+            else:
+                say(f"  ⭐ New best model, kept in memory ({cfg.monitor}: "
+                    f"{val['loss'] if cfg.monitor == 'val_loss' else val['accuracy']:.4f})")
         else:
             bad_epochs += 1
             say(f"  ⏳ Patience: {bad_epochs}/{cfg.early_stopping_patience}")
+        if last_path is not None:                                  # what a resumed run starts from
+            save_checkpoint(last_path, model, mel_config, classes, cfg.segment_seconds, extra={**scores, **(extra or {})},
+                            resume={"epoch": epoch, "optimizer": optimizer.state_dict(),
+                                    "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                                    "history": history, "best_epoch": best_epoch, "best_score": best_score,
+                                    "bad_epochs": bad_epochs, "train_config": _plain_config(cfg),
+                                    "best_state_dict": None if best_epoch == epoch else
+                                    {k: v.detach().cpu() for k, v in best_state.items()}})
         if epoch < cfg.epochs:
             say(f"  🕐 Est. remaining time: {_fmt(left)} ({cfg.epochs - epoch} epochs left)")
         if bad_epochs >= cfg.early_stopping_patience:
@@ -492,29 +607,98 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
             stopped_early = True
             break
 
+    if best_state is None:
+        raise ValueError(f"no epoch was trained: epochs={cfg.epochs}")
     model.load_state_dict(best_state)
     total = time.perf_counter() - start
-    best_val_acc = max(history["val_acc"])
+    kept = history["epoch"].index(best_epoch)
+    kept_acc, kept_loss = history["val_acc"][kept], history["val_loss"][kept]
+    top = int(np.argmax(history["val_acc"]))
     say(f"✅ Training completed in {_fmt(total)} ({train_segments / max(train_seconds, 1e-9):.0f} training crops/s)")
-    say(f"📈 Best validation accuracy: {best_val_acc:.2f}% (checkpoint from epoch {best_epoch})")
+    say(f"📈 Kept checkpoint: epoch {best_epoch}, validation accuracy {kept_acc:.2f}% (loss {kept_loss:.4f}, "
+        f"chosen by {cfg.monitor})" + ("" if history["val_acc"][top] <= kept_acc else
+                                       f"; the best accuracy of any epoch was {history['val_acc'][top]:.2f}% "
+                                       f"(epoch {int(history['epoch'][top])})"))
     return TrainResult(history=history, best_epoch=best_epoch, best_val_loss=min(history["val_loss"]),
-                       best_val_acc=best_val_acc, final_train_acc=history["train_acc"][-1],
+                       best_val_acc=max(history["val_acc"]), final_train_acc=history["train_acc"][-1],
                        final_val_acc=history["val_acc"][-1], epochs_trained=len(history["epoch"]),
                        stopped_early=stopped_early, training_time=total,
                        segments_per_second=train_segments / max(train_seconds, 1e-9), device=str(device),
-                       precision=precision_name(amp_dtype), effective_batch=cfg.batch_size * accum,
-                       checkpoint_path=None if checkpoint_path is None else str(checkpoint_path))
+                       precision=precision_name(amp_dtype), effective_batch=global_batch,
+                       checkpoint_path=None if checkpoint_path is None else str(checkpoint_path),
+                       kept_val_acc=kept_acc, kept_val_loss=kept_loss, resumed_after_epoch=first_epoch - 1,
+                       world_size=world.world_size)
 
 
-def _forward_backward(model, x, targets, labels, micro_batch, accum, amp_dtype, scaler, label_smoothing):
+# settings a resumed run may change without changing what it computes
+_RESUME_FREE = ("epochs", "early_stopping_patience", "num_workers", "device", "progress", "verbose", "eval_batch_size")
+
+
+def _resume_file(resume, checkpoint_path) -> Path | None:
+    """The last checkpoint to resume from, or ``None`` for a fresh start (see :func:`fit`)."""
+    if resume is False or resume is None:
+        return None
+    if resume is True or resume == "auto":
+        if checkpoint_path is None:
+            raise ValueError("resume needs checkpoint_path (the last checkpoint is kept next to it)")
+        path = last_checkpoint_path(checkpoint_path)
+        if resume == "auto":
+            return path if path.is_file() else None
+        if not path.is_file():
+            raise CheckpointError(f"nothing to resume: {path} does not exist (no earlier run wrote it)")
+        return path
+    return Path(resume).expanduser()
+
+
+def _check_resumable(state: dict, model: nn.Module, classes, path) -> None:
+    """One-line errors when the last checkpoint belongs to another model or class list."""
+    name = Path(path).name
+    if list(state["classes"]) != [str(c) for c in classes]:
+        raise CheckpointError(f"cannot resume from {name}: it was trained on classes {list(state['classes'])}, "
+                              f"not {list(classes)}")
+    if state["model_config"] != config_to_dict(model.config):
+        raise CheckpointError(f"cannot resume from {name}: it holds another network configuration")
+
+
+def _seed_epoch(generator: torch.Generator, seed: int, epoch: int, rank: int) -> None:
+    """Seed this epoch's augmentation (``generator``) and dropout (torch's global RNG) from
+    ``(seed, epoch, rank)`` alone, so epoch ``e`` draws the same numbers whether the run
+    started at epoch 1 or resumed at ``e``."""
+    aug, drop = np.random.SeedSequence([seed, epoch, rank]).generate_state(2)
+    generator.manual_seed(int(aug))
+    torch.manual_seed(int(drop))
+
+
+def _stop_non_finite(model, best_state, what, value, epoch, best_epoch, checkpoint_path, step=None):
+    """Put the kept weights back in ``model`` and raise :class:`NonFiniteLossError` (one line)."""
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    where = f"epoch {epoch}" + (f", step {step}" if step else "")
+    if best_epoch and checkpoint_path is not None:
+        kept = f"kept the best checkpoint (epoch {best_epoch}) at {checkpoint_path} and the last good epoch next to it"
+    elif best_epoch:
+        kept = f"the model holds the best epoch ({best_epoch})"
+    else:
+        kept = "no epoch finished with a finite loss, so no checkpoint was written"
+    raise NonFiniteLossError(f"training stopped: the {what} became {value} at {where}; {kept}. "
+                             "Check the inputs for non-finite values or lower the learning rate")
+
+
+def _forward_backward(model, x, targets, labels, micro_batch, accum, amp_dtype, scaler, label_smoothing, sync=True):
     """Forward + backward of one loader batch in micro-batches of ``micro_batch`` crops;
-    gradients are scaled so the sum equals one ``len(x) * accum``-crop batch's mean."""
+    gradients are scaled so the sum equals one ``len(x) * accum``-crop batch's mean.
+
+    Under DistributedDataParallel the gradients are averaged over ranks only on the last
+    micro-batch of an optimizer step (``sync``); the others run in ``no_sync``."""
     total_loss, hits = 0.0, 0
-    for xs, ts, ys in zip(x.split(micro_batch), targets.split(micro_batch), labels.split(micro_batch)):
-        with torch.autocast(x.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-            logits = model(xs)
-        loss = F.cross_entropy(logits.float(), ts, reduction="sum", label_smoothing=label_smoothing)
-        scaler.scale(loss / (len(x) * accum)).backward()
+    chunks = list(zip(x.split(micro_batch), targets.split(micro_batch), labels.split(micro_batch)))
+    for i, (xs, ts, ys) in enumerate(chunks):
+        deferred = isinstance(model, DistributedDataParallel) and not (sync and i == len(chunks) - 1)
+        with model.no_sync() if deferred else contextlib.nullcontext():
+            with torch.autocast(x.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                logits = model(xs)
+            loss = F.cross_entropy(logits.float(), ts, reduction="sum", label_smoothing=label_smoothing)
+            scaler.scale(loss / (len(x) * accum)).backward()
         total_loss += float(loss.detach())
         hits += int((logits.argmax(1) == ys).sum())
     return total_loss / len(x), hits

@@ -21,7 +21,7 @@ LAYERS = [
     ["features"],
     ["forest"],
     ["forest_experiments"],
-    ["models", "augment"],
+    ["models", "augment", "distributed"],
     ["checkpoints"],
     ["training"],
     ["prediction"],
