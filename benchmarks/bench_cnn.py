@@ -25,10 +25,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from muzo_lib.classifiers import CNNMusicClassifier  # noqa: E402
+from muzo_lib.devices import cpu_has_native_bf16  # noqa: E402
 from muzo_lib.models import CNNConfig, SpectrogramCNN, count_parameters  # noqa: E402
 from muzo_lib.spectrogram import MelConfig  # noqa: E402
 from muzo_lib.timing import measure_latency  # noqa: E402
-from muzo_lib.training import _forward_backward, cpu_has_native_bf16  # noqa: E402
+from muzo_lib.training import _forward_backward  # noqa: E402
 
 
 def median_time(fn, repeats: int, warmup: int = 3) -> float:

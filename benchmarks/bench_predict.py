@@ -34,11 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from muzo_lib import synth  # noqa: E402
 from muzo_lib.checkpoints import save_checkpoint  # noqa: E402
+from muzo_lib.devices import autocast_dtype, precision_name  # noqa: E402
 from muzo_lib.models import CNNConfig, HybridCNNRNN, HybridConfig, SpectrogramCNN, count_parameters  # noqa: E402
 from muzo_lib.prediction import load_model, predict_files  # noqa: E402
 from muzo_lib.spectrogram import MelConfig  # noqa: E402
 from muzo_lib.timing import measure_latency  # noqa: E402
-from muzo_lib.training import autocast_dtype, precision_name  # noqa: E402
 
 SR, SECONDS, N_CLASSES = 22050, 30.0, 10
 

@@ -23,6 +23,7 @@ _EXPORTS = {
                       "network_summary", "train_member", "train_on_run"],
     "datasets": ["DatasetError", "gtzan_artist_groups", "gtzan_fault_filtered_split", "layout_tree",
                  "manifest_from_files", "scan_dataset", "skipped_report", "usable_tracks"],
+    "devices": ["autocast_dtype", "cpu_has_native_bf16", "precision_name", "resolve_device"],
     "ensemble": ["FUSION_METHODS", "ProbabilityFusion", "align_probabilities", "ensemble_predict", "fit_fusions"],
     "evaluation": ["classification_metrics", "compare_models", "track_probabilities"],
     "features": ["EXTRA_FEATURE_NAMES", "GTZAN_FEATURE_NAMES", "AudioFeatureExtractor", "FeatureError",

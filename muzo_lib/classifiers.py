@@ -30,9 +30,10 @@ import numpy as np
 
 from .audio import AudioDecodeError
 from .checkpoints import Checkpoint, load_checkpoint, save_checkpoint
+from .devices import resolve_device
 from .models import ARCHITECTURES, count_parameters
 from .spectrogram import MelConfig
-from .training import TrainConfig, resolve_device
+from .training import TrainConfig
 
 
 class CNNMusicClassifier:

@@ -92,7 +92,7 @@ class NetworkPredictor(GenrePredictor):
     """
 
     def __init__(self, checkpoint, device=None, precision="auto", batch_size: int = 64, path=None):
-        from .training import resolve_device
+        from .devices import resolve_device
 
         self.checkpoint = checkpoint
         self.model = checkpoint.model.eval()

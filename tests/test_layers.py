@@ -21,7 +21,7 @@ LAYERS = [
     ["features"],
     ["forest"],
     ["forest_experiments"],
-    ["models", "augment", "distributed"],
+    ["models", "augment", "distributed", "devices"],
     ["checkpoints"],
     ["training"],
     ["prediction"],

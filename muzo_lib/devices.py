@@ -1,0 +1,58 @@
+"""Where a network runs and in which precision, decided at run time.
+
+One place for the device choice every layer needs (training, prediction, the seed API,
+benchmarks): CUDA when present, and bf16 autocast on a CPU only where it has native bf16
+instructions (elsewhere emulated bf16 is several times slower than float32).
+"""
+from __future__ import annotations
+
+import functools
+import platform
+
+import torch
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``torch.device`` from a name; ``None``/``"auto"`` means CUDA when available, else CPU.
+
+    Raises:
+        ValueError: CUDA was asked for on a machine without it.
+    """
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} requested but CUDA is not available here; use 'cpu' or None")
+    return device
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """True when this CPU executes bf16 math natively (x86 AVX512-BF16 or AMX).
+
+    Without it PyTorch emulates bf16 and autocast runs 2-6x *slower* than float32, so the
+    answer is read from the CPU's flags at run time rather than assumed.
+    """
+    if platform.system() != "Linux":
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def autocast_dtype(device: torch.device, mode: str | bool = "auto") -> torch.dtype | None:
+    """The autocast dtype for ``device`` (``None`` = plain float32), see ``TrainConfig.mixed_precision``."""
+    if mode is False or mode in ("off", "fp32", "float32", None):
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and (mode is True or mode in ("bf16", "on") or cpu_has_native_bf16()):
+        return torch.bfloat16
+    return None
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    return {None: "float32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast + GradScaler"}[dtype]
