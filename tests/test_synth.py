@@ -169,3 +169,13 @@ def test_the_sound_is_pinned_to_the_synth_version(style):
     rms, middle = PINNED[style]
     assert np.sqrt(np.mean(y ** 2)) == pytest.approx(rms, rel=1e-5)
     assert y[8000] == pytest.approx(middle, rel=1e-4, abs=1e-6)
+
+
+def test_renders_down_to_the_minimum_sample_rate_and_refuses_below():
+    # roots plays the rim shot, whose 4 kHz band edge once crashed scipy at 8 kHz
+    y = synth.render_track("reggae", "roots", seed=1, duration=1.0, sample_rate=synth.MIN_SAMPLE_RATE)
+    assert y.shape == (synth.MIN_SAMPLE_RATE,) and np.isfinite(y).all()
+    with pytest.raises(ValueError, match="below the synthesiser's minimum"):
+        synth.render_track("reggae", "roots", sample_rate=7000)
+    with pytest.raises(ValueError, match="below the synthesiser's minimum"):
+        synth.generate_dataset("unused", sample_rate=7000)

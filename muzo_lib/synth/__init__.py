@@ -25,6 +25,7 @@ from __future__ import annotations
 from .dataset import (
     DEFAULT_DATASET_DIR,
     METADATA_COLUMNS,
+    MIN_SAMPLE_RATE,
     PARAMS_FILE,
     SYNTH_VERSION,
     ensure_generated_dataset,
@@ -33,5 +34,5 @@ from .dataset import (
 )
 from .styles import DRUM_PATTERNS, GENRES, PITCH_NAMES, STEPS_PER_BAR, Style
 
-__all__ = ["DEFAULT_DATASET_DIR", "DRUM_PATTERNS", "GENRES", "METADATA_COLUMNS", "PARAMS_FILE", "PITCH_NAMES",
+__all__ = ["DEFAULT_DATASET_DIR", "DRUM_PATTERNS", "GENRES", "METADATA_COLUMNS", "MIN_SAMPLE_RATE", "PARAMS_FILE", "PITCH_NAMES",
            "STEPS_PER_BAR", "SYNTH_VERSION", "Style", "ensure_generated_dataset", "generate_dataset", "render_track"]

@@ -27,6 +27,8 @@ DEFAULT_DATASET_DIR = "data/generated"
 SYNTH_VERSION = 1
 PARAMS_FILE = "synth.json"
 METADATA_COLUMNS = ["path", "artist", "genre", "subgenre", "tempo_bpm", "key", "seed", "artist_seed"]
+#: Lowest sample rate (Hz) the instruments are designed for: the drum kit filters up to 3.5 kHz.
+MIN_SAMPLE_RATE = 8000
 
 
 def render_track(genre: str, subgenre: str, seed: int = 0, duration: float = 10.0,
@@ -37,7 +39,7 @@ def render_track(genre: str, subgenre: str, seed: int = 0, duration: float = 10.
         genre, subgenre: a style of :data:`GENRES` (``"reggae"``, ``"roots"``).
         seed: the track's seed; the same arguments give the same samples.
         duration: length in seconds.
-        sample_rate: in Hz.
+        sample_rate: in Hz, at least :data:`MIN_SAMPLE_RATE`.
         artist_seed: the artist's seed; tracks sharing it share tempo and key preference,
             instruments, drum kit and mix. ``None``: the track is its own artist.
 
@@ -49,6 +51,7 @@ def render_track(genre: str, subgenre: str, seed: int = 0, duration: float = 10.
         >>> from IPython.display import Audio
         >>> Audio(render_track("jazz", "swing", seed=3), rate=22050)  # doctest: +SKIP
     """
+    _check_sample_rate(sample_rate)
     audio, _ = render(get_style(genre, subgenre), seed, artist_seed, duration, sample_rate)
     return audio
 
@@ -68,7 +71,7 @@ def generate_dataset(root: str | os.PathLike, tracks_per_subgenre: int = 9, dura
             :func:`ensure_generated_dataset` for project-relative ones).
         tracks_per_subgenre: tracks per subgenre, dealt round-robin to the artists.
         duration: track length in seconds.
-        sample_rate: in Hz.
+        sample_rate: in Hz, at least :data:`MIN_SAMPLE_RATE`.
         seed: dataset seed; every track and artist seed derives from it and from names,
             so a larger dataset contains the tracks of a smaller one.
         genres: genre names from :data:`GENRES` to include; ``None`` for all.
@@ -125,9 +128,15 @@ def _dataset_params(tracks_per_subgenre, duration, sample_rate, seed, genres, ar
     if len(names) < 2 or tracks_per_subgenre < 1 or artists_per_subgenre < 1 or duration <= 0:
         raise ValueError("need at least two genres, one track and one artist per subgenre, "
                          "and a positive duration")
+    _check_sample_rate(sample_rate)
     return dict(synth_version=SYNTH_VERSION, tracks_per_subgenre=int(tracks_per_subgenre),
                 duration=float(duration), sample_rate=int(sample_rate), seed=int(seed),
                 genres=names, artists_per_subgenre=int(artists_per_subgenre))
+
+
+def _check_sample_rate(sample_rate: int) -> None:
+    if sample_rate < MIN_SAMPLE_RATE:
+        raise ValueError(f"sample_rate {sample_rate} Hz is below the synthesiser's minimum of {MIN_SAMPLE_RATE} Hz")
 
 
 def _read_params(root: Path) -> dict | None:

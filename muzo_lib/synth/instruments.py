@@ -190,7 +190,7 @@ def drum_kit(kit: tuple[float, ...], sr: int, rng: np.random.Generator) -> dict[
         "open_hat": 0.5 * noise(0.4, hat_cutoff, "highpass", 0.15),
         "ride": 0.4 * noise(0.8, min(5000, 0.45 * sr), "highpass", 0.4)
                 + 0.05 * metallic * _envelope(n_ride, sr, 0.0005, 0.5),
-        "rim": _layer(tone(0.08, 900, 800, 0.01, 0.015), 0.4 * noise(0.05, (1500, 4000), "bandpass", 0.01)),
+        "rim": _layer(tone(0.08, 900, 800, 0.01, 0.015), 0.4 * noise(0.05, (1500, min(4000, 0.45 * sr)), "bandpass", 0.01)),
     }
 
 
