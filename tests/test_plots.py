@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import types
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -120,3 +121,16 @@ def test_durations_figure_only_when_tracks_differ_in_length():
     varied = pd.DataFrame({"status": ["ok", "ok", "too_short"], "duration": [29.9, 30.6, 1.0]})
     fig = plots.plot_durations(varied)
     assert fig.axes[0].get_title() == "Durations of 2 usable tracks"
+
+
+def test_class_balance_stacks_by_split_or_subgenre_and_draws_plain_bars_without_either():
+    tracks = pd.DataFrame({"genre": ["jazz", "jazz", "rock"], "subgenre": ["swing", "bossa", "punk"],
+                           "split": ["train", "test", "train"]})
+    assert plots.plot_class_balance(tracks).axes[0].get_legend().get_title().get_text() == "split"
+    assert plots.plot_class_balance(tracks.drop(columns="split")).axes[0].get_title() == "Tracks per genre, by subgenre"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "no artists with labels" legend warning
+        fig = plots.plot_class_balance(tracks.drop(columns="split").assign(subgenre=""))
+    ax = fig.axes[0]
+    assert ax.get_title() == "Tracks per genre" and ax.get_legend() is None
+    assert [p.get_height() for p in ax.patches] == [2, 1]

@@ -9,10 +9,16 @@ SAME_DURATION_S = 0.01
 
 
 def plot_class_balance(tracks, ax=None):
-    """Tracks per genre, stacked by split (or by subgenre when there is no split column)."""
+    """Tracks per genre, stacked by split (or by subgenre when there is no split column;
+    plain bars when the dataset has no subgenres either, as GTZAN)."""
     import pandas as pd
-    by = "split" if "split" in tracks else "subgenre"
-    table = pd.crosstab(tracks.genre, tracks[by])
+    if "split" in tracks:
+        by = "split"
+    elif "subgenre" in tracks and tracks.subgenre.fillna("").astype(bool).any():
+        by = "subgenre"
+    else:
+        by = None
+    table = pd.crosstab(tracks.genre, tracks[by]) if by else tracks.genre.value_counts().sort_index().rename("tracks")
     if by == "split":
         table = table[[c for c in ("train", "valid", "test") if c in table]]
     if ax is None:
@@ -20,8 +26,9 @@ def plot_class_balance(tracks, ax=None):
     table.plot.bar(stacked=True, ax=ax, rot=30, width=0.8)
     ax.set_ylabel("tracks")
     ax.set_xlabel("")
-    ax.set_title(f"Tracks per genre, by {by}")
-    ax.legend(title=by, fontsize=8)
+    ax.set_title(f"Tracks per genre, by {by}" if by else "Tracks per genre")
+    if by:
+        ax.legend(title=by, fontsize=8)
     ax.figure.tight_layout()
     return ax.figure
 
