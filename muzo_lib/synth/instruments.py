@@ -202,7 +202,11 @@ def _layer(*sounds: np.ndarray) -> np.ndarray:
     return out
 
 
+# ---------------------------------------------------------------- studio
+
 def butter_filter(x: np.ndarray, cutoff, kind: str, sr: int, order: int = 2) -> np.ndarray:
+    """A Butterworth filter (second-order sections). ``cutoff`` in Hz, a ``(low, high)`` pair
+    for ``kind="bandpass"``; every edge must lie below ``sr / 2``."""
     sos = signal.butter(order, cutoff, btype=kind, fs=sr, output="sos")
     return signal.sosfilt(sos, x)
 
