@@ -5,7 +5,7 @@ from pathlib import Path
 import tomllib
 
 REPO = Path(__file__).resolve().parent.parent
-CONDA_NAMES = {"torch": "pytorch", "soundfile": "pysoundfile", "soxr": "soxr-python"}
+CONDA_NAMES = {"torch": "pytorch", "soundfile": "pysoundfile", "soxr": "soxr-python", "jupyter-client": "jupyter_client"}
 CONDA_ONLY = {"python", "pip", "jupyterlab", "torchaudio"}  # tools, and the optional cross-check
 
 

@@ -28,7 +28,7 @@ LAYERS = [
     ["ensemble"],
     ["course_models"],
     ["classifiers", "cnn_model_training"],
-    ["plots", "plots_features", "plots_training", "plots_prediction"],
+    ["plots"],
     ["course"],
     ["cli"],
     ["__init__", "__main__"],

@@ -1,5 +1,5 @@
-"""Figures of notebook 02: hand-made features per genre, their correlations, what the
-Random Forest uses, and how its train/test gap moves. Each returns the Figure."""
+"""Figures of hand-made features (notebook 02): their spread per genre, their correlations,
+and which of them the Random Forest uses."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -54,38 +54,5 @@ def plot_feature_importance(impurity: pd.Series, permutation: pd.Series, permuta
     axes[1].set_xlabel("accuracy drop (percentage points)")
     for ax in axes:
         ax.tick_params(axis="y", labelsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def plot_gap(frame: pd.DataFrame, x: str, curves=("train_accuracy", "valid_accuracy"), title: str = "", ax=None):
-    """Accuracy curves (percent) against one knob (tree depth, leaf size, train tracks...)."""
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(5.5, 3.5))
-    labels = [str(v) for v in frame[x]]
-    for curve in curves:
-        ax.plot(labels, frame[curve].to_numpy(), marker="o", label=curve.replace("_accuracy", ""))
-    ax.set_xlabel(x)
-    ax.set_ylabel("accuracy (%)")
-    ax.set_ylim(0, 105)
-    ax.set_title(title)
-    ax.legend()
-    ax.figure.tight_layout()
-    return ax.figure
-
-
-def plot_split_comparison(names: list[str], train: list[float], test: list[float], title: str = ""):
-    """Grouped bars: train vs test accuracy (percent) under different splits."""
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    pos = np.arange(len(names))
-    ax.bar(pos - 0.2, train, 0.4, label="train")
-    ax.bar(pos + 0.2, test, 0.4, label="test")
-    for p, v in zip(pos, test):
-        ax.text(p + 0.2, v + 1, f"{v:.1f}", ha="center", fontsize=9)
-    ax.set_xticks(pos, names, fontsize=9)
-    ax.set_ylabel("accuracy (%)")
-    ax.set_ylim(0, 110)
-    ax.set_title(title)
-    ax.legend()
     fig.tight_layout()
     return fig

@@ -1,0 +1,136 @@
+"""Figures of training: learning curves, the learning rate, train/valid gap against a knob,
+the most confidently misclassified tracks, and the flatten-head vs pooled-head comparison."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .spectrograms import show_logmel
+
+
+def plot_learning_curves(history: dict, title: str = "Learning curves", best_epoch=None):
+    """Loss (left) and accuracy (right, %) per epoch: training crops vs validation.
+
+    A widening gap between training and validation is overfitting.
+
+    Args:
+        history: one run's history (:attr:`muzo_lib.training.TrainResult.history`: ``epoch``,
+            ``train_loss``, ``val_loss``, ``train_acc``, ``val_acc`` and ``val_segment_acc``,
+            accuracies in percent), or ``{name: history}`` for several runs on the same axes,
+            one colour per run, training solid and validation dashed.
+        title: the figure title.
+        best_epoch: the epoch whose checkpoint was kept, or ``{name: epoch}`` for several
+            runs; marked with a vertical line.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    several = "epoch" not in history
+    runs = history if several else {"": history}
+    kept = best_epoch if isinstance(best_epoch, dict) else {"": best_epoch}
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 3.6))
+    for i, (name, h) in enumerate(runs.items()):
+        epochs = h["epoch"]
+        if several:
+            color = f"C{i}"
+            ax_loss.plot(epochs, h["train_loss"], "o-", color=color, label=f"{name} train")
+            ax_loss.plot(epochs, h["val_loss"], "s--", color=color, label=f"{name} validation")
+            ax_acc.plot(epochs, h["train_acc"], "o-", color=color, label=f"{name} train crops")
+            ax_acc.plot(epochs, h["val_acc"], "s--", color=color, label=f"{name} validation tracks")
+        else:
+            color = "gray"
+            ax_loss.plot(epochs, h["train_loss"], "o-", label="train (random crops)")
+            ax_loss.plot(epochs, h["val_loss"], "s-", label="validation (all segments)")
+            ax_acc.plot(epochs, h["train_acc"], "o-", label="train crops")
+            ax_acc.plot(epochs, h["val_segment_acc"], "^-", label="validation segments")
+            ax_acc.plot(epochs, h["val_acc"], "s-", label="validation tracks")
+        if kept.get(name):
+            for ax in (ax_loss, ax_acc):
+                ax.axvline(kept[name], color=color, ls="--", lw=1, label=f"{name} kept: epoch {kept[name]}".strip())
+    ax_loss.set_ylabel("cross-entropy")
+    ax_acc.set_ylabel("accuracy (%)")
+    ax_acc.set_ylim(0, 100)
+    for ax in (ax_loss, ax_acc):
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_learning_rate(history: dict, title: str = "Learning rate (ReduceLROnPlateau)"):
+    """The learning rate used in each epoch, log scale: each step down is a plateau cut."""
+    fig, ax = plt.subplots(figsize=(6, 2.8))
+    ax.step(history["epoch"], history["lr"], where="post", marker="o")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("learning rate")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    return fig
+
+
+def plot_gap(frame: pd.DataFrame, x: str, curves=("train_accuracy", "valid_accuracy"), title: str = "", ax=None):
+    """Accuracy curves (percent) against one knob (tree depth, leaf size, train tracks...)."""
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    labels = [str(v) for v in frame[x]]
+    for curve in curves:
+        ax.plot(labels, frame[curve].to_numpy(), marker="o", label=curve.replace("_accuracy", ""))
+    ax.set_xlabel(x)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 105)
+    ax.set_title(title)
+    ax.legend()
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def misclassified(evaluation: dict, limit: int = 4) -> list[int]:
+    """Indices of wrongly predicted tracks, most confident mistakes first."""
+    wrong = np.flatnonzero(evaluation["predictions"] != evaluation["labels"])
+    confidence = evaluation["track_probs"][wrong, evaluation["predictions"][wrong]]
+    return [int(i) for i in wrong[np.argsort(-confidence)][:limit]]
+
+
+def plot_misclassified(evaluation: dict, tracks, classes: list[str], mel_config=None, limit: int = 4):
+    """Log-mel spectrograms of the most confidently misclassified tracks, titled
+    ``true -> predicted (probability)``; ``None`` when every track was right.
+
+    ``mel_config`` is the :class:`muzo_lib.spectrogram.MelConfig` the log-mels were made
+    with (default ``MelConfig()``), for the time (s) and frequency (Hz) axes.
+    """
+    picks = misclassified(evaluation, limit)
+    if not picks:
+        return None
+    if mel_config is None:
+        from ..spectrogram import MelConfig
+        mel_config = MelConfig()
+    fig, axes = plt.subplots(1, len(picks), figsize=(4.2 * len(picks), 3.2), squeeze=False)
+    for ax, i in zip(axes[0], picks):
+        pred = evaluation["predictions"][i]
+        show_logmel(tracks.logmels[i], mel_config, ax=ax,
+                    title=f"{tracks.names[i]}\n{classes[evaluation['labels'][i]]} -> {classes[pred]} "
+                          f"({evaluation['track_probs'][i, pred]:.2f})")
+    fig.suptitle("Misclassified test tracks (true -> predicted)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_head_comparison(table, title: str = "Flatten head (the seed document's) vs pooled head"):
+    """Bars for each model of ``table`` (a DataFrame indexed by model name with columns
+    ``parameters``, ``train crops/s``, ``test accuracy (%)``, ``train - valid gap (points)``)."""
+    columns = ["parameters", "train crops/s", "test accuracy (%)", "train - valid gap (points)"]
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 3.0))
+    for ax, column in zip(axes, columns):
+        ax.bar(table.index.astype(str), table[column], color=["tab:blue", "tab:orange", "tab:green"][:len(table)])
+        ax.set_title(column, fontsize=10)
+        if column == "parameters":
+            ax.set_yscale("log")
+        ax.tick_params(axis="x", labelsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
