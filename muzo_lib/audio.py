@@ -35,8 +35,9 @@ MAX_ABS_SAMPLE = 1e3
 SILENCE_PEAK = 1e-4
 #: RMS, after removing DC, under which audio counts as silent (-100 dBFS).
 SILENCE_RMS = 1e-5
-#: Shorter audio than this, in seconds, is too short to judge a genre from.
-MIN_SIGNAL_SECONDS = 1.0
+#: Shorter audio than this, in seconds, is too short to judge a genre from (the Random
+#: Forest's descriptors need as much: :data:`muzo_lib.features.MIN_SECONDS`).
+MIN_SIGNAL_SECONDS = 0.5
 
 
 class AudioDecodeError(ValueError):

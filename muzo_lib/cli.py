@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+#: Shortest --segment-seconds: a CNN's four poolings need 16 frames (0.37 s at 22050 Hz / hop 512).
+MIN_SEGMENT_SECONDS = 0.5
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,7 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--json", action="store_true", help="print JSON (one object per file) instead of a table")
     predict.add_argument("--top-k", type=_positive_int, default=3, metavar="K",
                          help="genres listed per file, best first (default: 3)")
-    predict.add_argument("--device", default=None, help="networks: cpu or cuda (default: cuda when present)")
+    predict.add_argument("--device", type=_device, default=None, help="networks: cpu or cuda (default: cuda when present)")
+    predict.add_argument("--max-seconds", type=_positive_float, default=None, metavar="S",
+                         help="score at most the centred S seconds of each file (default: the model's own cap, "
+                              "600 s for networks, 120 s for Random Forests; bounds memory on long files)")
     predict.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     predict.set_defaults(handler=_predict)
 
@@ -56,21 +63,26 @@ def main(argv: list[str] | None = None) -> int:
                        help="model file to write (.pt for cnn/hybrid, .skops for rf)")
     train.add_argument("--epochs", type=_positive_int, default=None,
                        help="most training epochs for networks (default: the library's, 30)")
-    train.add_argument("--segment-seconds", type=_positive_float, default=None,
-                       help="network crop length in seconds (default: 3)")
+    train.add_argument("--segment-seconds", type=_segment_seconds, default=None,
+                       help=f"network crop length in seconds, at least {MIN_SEGMENT_SECONDS:g} (default: 3)")
     train.add_argument("--trees", type=_positive_int, default=None, help="trees of the Random Forest (default: 200)")
     train.add_argument("--seed", type=int, default=0, help="seed of the split, weights and training (default: 0)")
-    train.add_argument("--device", default=None, help="networks: cpu or cuda (default: cuda when present)")
+    train.add_argument("--device", type=_device, default=None, help="networks: cpu or cuda (default: cuda when present)")
     train.add_argument("--run-dir", default=None, metavar="DIR",
-                       help="folder for the split and feature cache (default: runs/train-<output name>)")
-    train.add_argument("--quiet", action="store_true", help="no per-epoch log lines or progress bars")
+                       help="folder for the split and feature cache (default: one per dataset and output in "
+                            "the user cache, ~/.cache/muzo/runs/; rebuilt when the dataset's files change)")
+    train.add_argument("--quiet", action="store_true", help="no per-epoch log lines, progress bars or library warnings")
     train.set_defaults(handler=_train)
 
     args = parser.parse_args(argv)
     from .course import CourseError
     try:
         return args.handler(args) or 0
-    except (FileNotFoundError, NotADirectoryError, ValueError, CourseError) as exc:
+    except BrokenPipeError:  # `muzo predict ... | head`: the reader left; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail too
+        return 1
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, ValueError, CourseError) as exc:
         print(f"muzo {args.command}: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -93,17 +105,27 @@ def _predict(args) -> int:
     from .prediction import expand_inputs, load_model, predict_files, results_table
 
     model = load_model(Path(args.model).expanduser().resolve(), device=args.device)
-    files = expand_inputs(args.inputs)
+    files, missing = [], []
+    for item in args.inputs:  # a missing input is reported with the rest, not fatal to the batch
+        try:
+            files += expand_inputs([item])
+        except FileNotFoundError as exc:
+            missing.append(exc)
     if not files:
-        raise FileNotFoundError("no audio files found in " + ", ".join(args.inputs))
-    results = predict_files(model, files, top_k=args.top_k, progress=not (args.no_progress or args.json))
+        raise missing[0] if missing else FileNotFoundError("no audio files found in " + ", ".join(args.inputs))
+    results = predict_files(model, files, top_k=args.top_k, progress=not (args.no_progress or args.json),
+                            **({"max_seconds": args.max_seconds} if args.max_seconds else {}))
+    results += [{"path": str(exc).split(": ")[0], "genre": None, "confidence": None, "top_k": None,
+                 "probabilities": None, "seconds": None, "warning": None, "error": "no such file or folder"}
+                for exc in missing]
     good = [r for r in results if r["error"] is None]
     if args.json:
         payload = [{"file": r["path"], "genre": r["genre"], "confidence": r["confidence"],
                     "top_k": None if r["top_k"] is None else [{"genre": g, "probability": p} for g, p in r["top_k"]],
-                    "probabilities": r["probabilities"], "seconds": r["seconds"], "error": r["error"]}
+                    "probabilities": r["probabilities"], "seconds": r["seconds"], "warning": r.get("warning"),
+                    "error": r["error"]}
                    for r in results]
-        print(json.dumps(payload, indent=2))
+        print(json.dumps(payload, indent=2, allow_nan=False))
     else:
         import pandas as pd
 
@@ -117,6 +139,8 @@ def _predict(args) -> int:
     for r in results:
         if r["error"] is not None:
             print(f"muzo predict: {r['path']}: {r['error']}", file=sys.stderr)
+        elif r.get("warning"):
+            print(f"muzo predict: {r['path']}: {r['warning']}: no genre given", file=sys.stderr)
     return 0 if good else 1
 
 
@@ -124,23 +148,33 @@ def _train(args) -> int:
     from pathlib import Path
 
     from .ensemble import train_member
-    from .paths import resolve_path
+    from .paths import check_writable_file, default_train_run_dir
     from .runs import prepare_run
     from .training import TrainConfig
 
+    if args.quiet:
+        import warnings
+        warnings.simplefilter("ignore")  # librosa/sklearn/torch warnings too: --quiet means quiet
     output = Path(args.output).expanduser().resolve()  # a command's paths are relative to where it runs
     expected = ".skops" if args.architecture == "rf" else ".pt"
     if output.suffix not in ((".skops",) if args.architecture == "rf" else (".pt", ".pth")):
         raise ValueError(f"--output for --architecture {args.architecture} should end in {expected}, got {output.name}")
+    check_writable_file(output)  # before any training: a bad path must not cost every epoch
     data_dir = Path(args.data_dir).expanduser().resolve()
     if not data_dir.is_dir():
         raise FileNotFoundError(f"dataset folder not found: {args.data_dir}")
-    run_dir = Path(args.run_dir).expanduser().resolve() if args.run_dir else resolve_path(Path("runs") / f"train-{output.stem}")
+    run_dir = Path(args.run_dir).expanduser().resolve() if args.run_dir else default_train_run_dir(data_dir, output)
     run = prepare_run(data_dir, run_dir, seed=args.seed)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
+    if run.dataset_changes:
+        say(f"the dataset changed since {run_dir} was made ({run.dataset_changes}): manifest and split rebuilt")
     say(f"{len(run.tracks)} tracks in {len(run.classes)} genres; split: {run.split_info.note}")
     for line in run.skipped():
-        say(f"skipped {line}")
+        say(line)
+    empty = [s for s in ("train", "valid", "test") if run.subset(s).empty]
+    if empty:
+        raise ValueError(f"{len(run.tracks)} usable tracks in {len(run.classes)} genres are too few for a train/valid/test "
+                         f"split (no {' or '.join(empty)} tracks); each genre needs at least 3 tracks")
     overrides = {"progress": not args.quiet, "verbose": not args.quiet, "device": args.device}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
@@ -165,6 +199,22 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _device(text: str) -> str:
+    """``cpu``, ``cuda``, ``cuda:N`` or ``auto``: checked before anything loads."""
+    import re
+    if not re.fullmatch(r"cpu|auto|cuda(:\d+)?", text):
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda, cuda:N or auto, got {text!r}")
+    return text
+
+
+def _segment_seconds(text: str) -> float:
+    value = _positive_float(text)
+    if value < MIN_SEGMENT_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_SEGMENT_SECONDS:g} s (the networks need that many "
+                                         f"frames), got {value:g}")
     return value
 
 

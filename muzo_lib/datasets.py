@@ -55,19 +55,11 @@ def scan_dataset(root: str | os.PathLike, min_duration: float = 3.0,
     Raises:
         DatasetError: the folder is missing, or fewer than two genres have usable audio.
     """
-    if not str(root).strip():
-        raise DatasetError("no dataset folder given (an empty path would scan the current folder)")
-    root = _dataset_root(Path(root).expanduser())
-    genre_dirs, looped = [], []
-    for d in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")):
-        (looped if _links_back(d, root) else genre_dirs).append(d)
+    root = _dataset_root(_given_path(root))
+    genre_dirs, looped = _genre_dirs(root)
     artists = _read_artist_metadata(root)
-    rows = []
-    for genre_dir in genre_dirs:
-        for path in sorted(p for p in genre_dir.rglob("*") if p.is_file()):
-            if any(part.startswith(".") for part in path.relative_to(root).parts):
-                continue  # .DS_Store, editor swap files, ...
-            rows.append(_manifest_row(root, genre_dir.name, path, min_duration, check_audio, artists))
+    rows = [_manifest_row(root, genre_dir.name, path, min_duration, check_audio, artists)
+            for genre_dir in genre_dirs for path in _genre_files(root, genre_dir)]
     _dedupe_track_ids(rows)
     manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
     is_gtzan = _looks_like_gtzan(manifest)
@@ -97,6 +89,53 @@ def skipped_report(manifest: pd.DataFrame) -> list[str]:
     lines += [f"genre folder {g!r} has no usable audio" for g in manifest.attrs.get("empty_genres", [])]
     lines += [f"folder {g!r} links back into the dataset; ignored" for g in manifest.attrs.get("ignored_folders", [])]
     return lines
+
+
+def dataset_listing(root: str | os.PathLike) -> dict[str, list[int]]:
+    """Every file a scan of ``root`` looks at: relative path -> ``[size (bytes), mtime (ns)]``.
+
+    Costs one ``stat`` per file (no decoding), so a run can tell cheaply whether its
+    stored manifest still describes the folder (files added, removed or modified).
+    """
+    root = _dataset_root(_given_path(root))
+    listing = {}
+    for genre_dir in _genre_dirs(root)[0]:
+        for path in _genre_files(root, genre_dir):
+            try:
+                st = path.stat()
+            except OSError:
+                continue  # vanished between listing and stat: a later scan reports it
+            listing[path.relative_to(root).as_posix()] = [st.st_size, st.st_mtime_ns]
+    listing[METADATA_FILE] = _stat_or_none(root / METADATA_FILE)
+    return listing
+
+
+def _stat_or_none(path: Path):
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _given_path(root) -> Path:
+    if not str(root).strip():
+        raise DatasetError("no dataset folder given (an empty path would scan the current folder)")
+    return Path(root).expanduser()
+
+
+def _genre_dirs(root: Path) -> tuple[list[Path], list[Path]]:
+    """``(genre folders, folders linking back into the dataset)``, sorted; hidden ones left out."""
+    genre_dirs, looped = [], []
+    for d in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")):
+        (looped if _links_back(d, root) else genre_dirs).append(d)
+    return genre_dirs, looped
+
+
+def _genre_files(root: Path, genre_dir: Path) -> list[Path]:
+    """Files under one genre folder, sorted, hidden ones (.DS_Store, swap files) left out."""
+    return [p for p in sorted(genre_dir.rglob("*"))
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)]
 
 
 def _links_back(folder: Path, root: Path) -> bool:
@@ -255,6 +294,11 @@ def make_split(manifest: pd.DataFrame, seed: int = 0, valid_size: float = 0.15,
         ``(split, info)``: ``split`` has columns ``track_id, genre, artist, split``;
         ``info`` names the strategy and warns where artists may leak.
     """
+    for name, size in (("valid_size", valid_size), ("test_size", test_size)):
+        if not 0.0 <= size < 1.0:
+            raise ValueError(f"{name} must be a fraction in [0, 1), got {size}")
+    if valid_size + test_size >= 1.0:
+        raise ValueError(f"valid_size + test_size must leave tracks to train on, got {valid_size} + {test_size}")
     tracks = usable_tracks(manifest)[["track_id", "genre", "artist"]].copy()
     if strategy == "auto":
         strategy = _auto_strategy(manifest, tracks)

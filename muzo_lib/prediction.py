@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .audio import AUDIO_EXTENSIONS, AudioDecodeError, load_audio
+from .audio import AUDIO_EXTENSIONS, AudioDecodeError, load_audio, signal_problem
 from .progress import progress_bar
 from .spectrogram import LogMelSpectrogram
 
@@ -51,6 +51,8 @@ class GenrePredictor:
     classes: list[str]
     sample_rate: int = 22050
     path: Path | None = None
+    #: longest excerpt scored per file, seconds (its centred part; see :func:`predict_files`)
+    max_seconds: float | None = None
 
     def predict_waveforms(self, waveforms: list[np.ndarray]) -> np.ndarray:
         """Class probabilities ``(len(waveforms), n_classes)`` of mono float32 waveforms
@@ -81,12 +83,18 @@ class NetworkPredictor(GenrePredictor):
     tail as in :func:`muzo_lib.training.track_segments`), and the segment probabilities
     are averaged per file, exactly as tracks are scored in training.
 
+    Files longer than :attr:`max_seconds` (10 minutes) are scored on their centred
+    10 minutes: 200 segments of 3 s say what a genre is, and memory stays bounded
+    (decoding is block-wise; see :func:`muzo_lib.audio.load_audio`).
+
     Args:
         checkpoint: a loaded :class:`muzo_lib.checkpoints.Checkpoint`.
         device: ``None``/``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``.
         precision: autocast for the network (``"auto"``: bf16 where the CPU/GPU has it).
         batch_size: segments per forward pass.
     """
+
+    max_seconds = 600.0
 
     def __init__(self, checkpoint, device=None, precision="auto", batch_size: int = 64, path=None):
         from .training import resolve_device
@@ -156,9 +164,15 @@ class NetworkPredictor(GenrePredictor):
 
 class ForestPredictor(GenrePredictor):
     """A Random Forest (:class:`muzo_lib.forest.MusicGenreClassifier`) with the feature
-    extractor its feature names imply (the ``extra_*`` descriptors on or off)."""
+    extractor its feature names imply (the ``extra_*`` descriptors on or off).
+
+    Files longer than :attr:`max_seconds` (2 minutes) are described by their centred
+    2 minutes: the descriptors are means and variances over frames, stable well before
+    that, while their working memory grows with length (about 2 MB per second of audio).
+    """
 
     kind = "rf"
+    max_seconds = 120.0
 
     def __init__(self, model, path=None):
         from .features import AudioFeatureExtractor
@@ -209,14 +223,17 @@ def load_model(path: str | os.PathLike, device=None) -> GenrePredictor:
     try:
         return NetworkPredictor(load_checkpoint(path), device=device, path=path)
     except CheckpointError as exc:
+        if path.suffix.lower() == ".skops":  # named like a forest, holds neither kind
+            raise ModelLoadError(f"{path}: not a Muzo Random Forest model (not a skops file), "
+                                 "nor a Muzo network checkpoint") from None
         raise ModelLoadError(f"{exc} (expected a Muzo network checkpoint .pt or a Random Forest .skops file)") from None
 
 
 def _is_skops(path: Path) -> bool:
+    """Sniffed from the content, never the name: a skops file is a zip with ``schema.json``
+    (a network checkpoint is a zip too, without it; a renamed file is still recognised)."""
     import zipfile
 
-    if path.suffix == ".skops":
-        return True
     try:
         with zipfile.ZipFile(path) as z:
             return "schema.json" in z.namelist()
@@ -251,7 +268,7 @@ def expand_inputs(inputs, recursive: bool = True) -> list[Path]:
 
 def predict_files(model: GenrePredictor, paths, top_k: int = 3, batch_files: int = 16,
                   n_threads: int | None = None, duration: float | None = None,
-                  progress: bool = True) -> list[dict]:
+                  progress: bool = True, max_seconds: float | None = -1.0) -> list[dict]:
     """Predict the genre of every file.
 
     Files are decoded (and, for networks, turned into log-mels) in ``n_threads`` threads;
@@ -265,12 +282,20 @@ def predict_files(model: GenrePredictor, paths, top_k: int = 3, batch_files: int
         n_threads: decoding threads; default: the CPU count (at most 8).
         duration: seconds read from each file's start; ``None`` reads it all.
         progress: draw a progress bar.
+        max_seconds: longest excerpt scored per file (its centred part), seconds; the
+            default (-1) uses the model's own :attr:`GenrePredictor.max_seconds`; ``None``
+            scores whole files however long (memory grows with length).
 
     Returns:
         One dict per path, in order: ``path``, ``genre`` and ``confidence`` (the top
         genre's probability), ``top_k`` (list of ``(genre, probability)``),
-        ``probabilities`` ({genre: p}), ``seconds`` (audio length), ``error`` (``None``,
-        or a one-line reason when the file could not be read; then the others are ``None``).
+        ``probabilities`` ({genre: p}), ``seconds`` (audio length scored), ``warning``
+        and ``error``. ``error`` is ``None``, or a one-line reason when the file could not
+        be read; then the others are ``None``. ``warning`` is ``None``, or says why the
+        audio cannot carry a genre (``"silent"``, ``"no signal (DC only)"``, ``"too short:
+        0.05 s"``, from :func:`muzo_lib.audio.signal_problem`): such a file is not scored,
+        its ``genre`` is ``None``, its probabilities uniform and its ``confidence`` is
+        ``1 / n_classes``, so no file without a signal ever gets a confident answer.
     """
     from .features import FeatureError
 
@@ -278,11 +303,14 @@ def predict_files(model: GenrePredictor, paths, top_k: int = 3, batch_files: int
     if top_k < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}")
     n_threads = n_threads or min(8, os.cpu_count() or 1)
+    cap = model.max_seconds if max_seconds is not None and max_seconds < 0 else max_seconds
 
     def prepare(path):
         try:
-            y = load_audio(path, model.sample_rate, duration=duration)
-            return model.prepare(y), len(y) / model.sample_rate, None
+            y = load_audio(path, model.sample_rate, duration=duration, max_seconds=cap)
+            warning = signal_problem(y, model.sample_rate)
+            item = _NoSignal(warning) if warning else model.prepare(y)
+            return item, len(y) / model.sample_rate, None
         except (AudioDecodeError, FeatureError, OSError) as exc:
             return None, None, f"{type(exc).__name__}: {exc}" if isinstance(exc, OSError) else str(exc)
 
@@ -304,18 +332,39 @@ def predict_files(model: GenrePredictor, paths, top_k: int = 3, batch_files: int
     return results
 
 
+class _NoSignal:
+    """Stands in for a prepared item when the audio carries no signal (not scored)."""
+
+    def __init__(self, warning: str):
+        self.warning = warning
+
+
+def no_signal_dict(classes: list[str], warning: str) -> dict:
+    """The answer for audio without a usable signal: no genre, uniform probabilities,
+    confidence ``1 / n_classes`` (chance), and the ``warning`` that says why."""
+    uniform = 1.0 / len(classes)
+    return {"genre": None, "confidence": uniform, "top_k": [],
+            "probabilities": dict.fromkeys(classes, uniform), "warning": warning}
+
+
 def _score_batch(model: GenrePredictor, batch: list, top_k: int) -> list[dict]:
-    ok = [b for b in batch if b[3] is None]
+    ok = [b for b in batch if b[3] is None and not isinstance(b[1], _NoSignal)]
     probs = model.predict_prepared([b[1] for b in ok]) if ok else np.zeros((0, len(model.classes)))
     by_path = {id(b): p for b, p in zip(ok, probs)}
     out = []
     for b in batch:
-        path, _, seconds, error = b
+        path, item, seconds, error = b
         if error is not None:
             out.append({"path": str(path), "genre": None, "confidence": None, "top_k": None,
-                        "probabilities": None, "seconds": None, "error": error})
+                        "probabilities": None, "seconds": None, "warning": None, "error": error})
+        elif isinstance(item, _NoSignal):
+            out.append(no_signal_dict(model.classes, item.warning) | {"path": str(path), "seconds": seconds,
+                                                                       "error": None})
+        elif not np.all(np.isfinite(by_path[id(b)])):  # never print NaN as a confidence
+            out.append({"path": str(path), "genre": None, "confidence": None, "top_k": None, "probabilities": None,
+                        "seconds": None, "warning": None, "error": "the model gave non-finite probabilities"})
         else:
-            out.append(prediction_dict(by_path[id(b)], model.classes, top_k) | {"path": str(path),
+            out.append(prediction_dict(by_path[id(b)], model.classes, top_k) | {"path": str(path), "warning": None,
                                                                               "seconds": seconds, "error": None})
     return out
 
@@ -334,12 +383,16 @@ def prediction_dict(probs: np.ndarray, classes: list[str], top_k: int = 3) -> di
 
 
 def results_table(results: list[dict], top_k: int = 3) -> pd.DataFrame:
-    """:func:`predict_files` results as a table: file, genre, confidence %, runners-up, error."""
+    """:func:`predict_files` results as a table: file, genre, confidence %, runners-up, error.
+    A file without a signal shows its warning in brackets as its genre, e.g. ``(silent)``."""
     rows = []
     for r in results:
         if r["error"]:
             rows.append({"file": Path(r["path"]).name, "genre": "-", "confidence %": np.nan,
                          "also": "", "error": r["error"]})
+        elif r.get("warning"):
+            rows.append({"file": Path(r["path"]).name, "genre": f"({r['warning']})",
+                         "confidence %": round(100 * r["confidence"], 1), "also": "", "error": ""})
         else:
             also = ", ".join(f"{g} {100 * p:.0f}%" for g, p in r["top_k"][1:top_k])
             rows.append({"file": Path(r["path"]).name, "genre": r["genre"],

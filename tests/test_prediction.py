@@ -41,7 +41,7 @@ def hybrid_path(tmp_path_factory):
 def folder(tmp_path):
     write(tmp_path / "music" / "a.wav", tone(3.0, freq=220))
     write(tmp_path / "music" / "sub" / "b.flac", tone(2.5, freq=440, channels=2))
-    write(tmp_path / "music" / "c.wav", tone(0.4, freq=330))           # shorter than one segment
+    write(tmp_path / "music" / "c.wav", tone(0.6, freq=330))           # shorter than one segment
     (tmp_path / "music" / "broken.wav").write_bytes(b"RIFF not really")
     (tmp_path / "music" / "readme.txt").write_text("not audio, not listed")
     return tmp_path / "music"
