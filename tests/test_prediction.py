@@ -144,3 +144,57 @@ def test_measure_latency_counts_only_timed_calls():
     calls = []
     stats = measure_latency(lambda: calls.append(1), repeats=4, warmup=3)
     assert len(calls) == 7 and stats["repeats"] == 4 and 0 <= stats["min_ms"] <= stats["median_ms"] <= stats["max_ms"]
+
+
+# ---------------------------------------------------------------- reliability (issue 10)
+
+@pytest.mark.parametrize("signal, warning", [
+    (np.zeros(22050 * 3, dtype=np.float32), "silent"),
+    (np.full(22050 * 3, 0.5, dtype=np.float32), "no signal (DC only)"),
+    (tone(0.05), "too short: 0.05 s"),
+])
+def test_audio_without_signal_gets_a_warning_and_no_confident_genre(cnn_path, tmp_path, signal, warning):
+    model = load_model(cnn_path, device="cpu")
+    bad = write(tmp_path / "bad.wav", signal)
+    good = write(tmp_path / "good.wav", tone(3.0, freq=220))
+    r_bad, r_good = predict_files(model, [bad, good], progress=False)
+    assert r_bad["warning"] == warning and r_bad["error"] is None and r_bad["genre"] is None
+    assert r_bad["confidence"] == pytest.approx(1 / len(CLASSES)) and r_bad["top_k"] == []
+    assert list(r_bad["probabilities"].values()) == pytest.approx([1 / len(CLASSES)] * len(CLASSES))
+    assert r_good["warning"] is None and r_good["genre"] in CLASSES
+    assert results_table([r_bad, r_good]).genre.tolist()[0] == f"({warning})"
+
+
+def test_huge_samples_are_a_per_file_error_not_a_nan(cnn_path, tmp_path):
+    model = load_model(cnn_path, device="cpu")
+    y = tone(3.0)
+    y[5000] = 1e20
+    huge = write(tmp_path / "huge.wav", y, subtype="FLOAT")
+    good = write(tmp_path / "good.wav", tone(3.0, freq=220))
+    r_huge, r_good = predict_files(model, [huge, good], progress=False)
+    assert "absurd sample values" in r_huge["error"]
+    assert r_good == predict_files(model, [good], progress=False)[0]
+
+
+def test_long_files_are_scored_on_the_models_excerpt(cnn_path, tmp_path):
+    model = load_model(cnn_path, device="cpu")
+    path = write(tmp_path / "long.wav", np.concatenate([tone(4.0, freq=220), tone(2.0, freq=880), tone(4.0, freq=220)]))
+    model.max_seconds = 2.0
+    capped = predict_files(model, [path], progress=False)[0]
+    assert capped["seconds"] == pytest.approx(2.0)
+    direct = model.predict_logmels([model.logmel(load_audio_excerpt(path, 4.0, 2.0))])[0]
+    assert [capped["probabilities"][c] for c in CLASSES] == pytest.approx(direct.tolist(), abs=1e-5)
+    assert predict_files(model, [path], progress=False, max_seconds=None)[0]["seconds"] == pytest.approx(10.0)
+
+
+def load_audio_excerpt(path, offset, seconds):
+    from muzo_lib.audio import load_audio
+
+    return load_audio(path, 22050, offset=offset, duration=seconds)
+
+
+def test_model_kind_is_read_from_content_not_name(cnn_path, tmp_path):
+    import shutil
+
+    renamed = shutil.copy(cnn_path, tmp_path / "actually_a_network.skops")
+    assert isinstance(load_model(renamed, device="cpu"), NetworkPredictor)
