@@ -47,8 +47,8 @@ class AudioDecodeError(ValueError):
 class SignalStats:
     """Running facts about decoded audio, fed block by block (or once, with a whole array).
 
-    Keeps the sample count, sum, sum of squares, minimum and maximum, so the whole file
-    never has to sit in memory. :meth:`problem` names what makes the audio unusable for
+    Keeps the sample count, mean, sum of squared deviations, minimum and maximum, so the
+    whole file never has to sit in memory. :meth:`problem` names what makes the audio unusable for
     a genre decision, or returns ``None``.
 
     Example:
@@ -60,17 +60,23 @@ class SignalStats:
     def __init__(self, sample_rate: int):
         self.sample_rate = int(sample_rate)
         self.n = 0
-        self._sum = 0.0
-        self._sumsq = 0.0
+        self._mean = 0.0
+        self._m2 = 0.0  # sum of squared deviations from the mean (Chan et al.'s pairwise update)
         self._min = np.inf
         self._max = -np.inf
 
     def update(self, block: np.ndarray) -> "SignalStats":
-        block = np.asarray(block, dtype=np.float64).ravel()
+        block = np.asarray(block, dtype=np.float32).ravel()
         if block.size:
-            self.n += block.size
-            self._sum += float(block.sum())
-            self._sumsq += float(np.dot(block, block))
+            n_b = block.size
+            mean_b = float(block.sum(dtype=np.float64)) / n_b
+            centred = block - np.float32(mean_b)
+            m2_b = float(np.dot(centred, centred))  # centred first: a DC offset cannot swamp a faint signal
+            n = self.n + n_b
+            delta = mean_b - self._mean
+            self._m2 += m2_b + delta * delta * self.n * n_b / n
+            self._mean += delta * n_b / n
+            self.n = n
             self._min = min(self._min, float(block.min()))
             self._max = max(self._max, float(block.max()))
         return self
@@ -82,7 +88,7 @@ class SignalStats:
     @property
     def dc(self) -> float:
         """Mean sample value (full-scale units)."""
-        return self._sum / self.n if self.n else 0.0
+        return self._mean
 
     @property
     def ac_peak(self) -> float:
@@ -92,7 +98,7 @@ class SignalStats:
     @property
     def ac_rms(self) -> float:
         """RMS once DC is removed."""
-        return float(np.sqrt(max(self._sumsq / self.n - self.dc ** 2, 0.0))) if self.n else 0.0
+        return float(np.sqrt(max(self._m2 / self.n, 0.0))) if self.n else 0.0
 
     def problem(self, min_seconds: float = MIN_SIGNAL_SECONDS) -> str | None:
         """``"too short: 0.05 s"``, ``"silent"``, ``"no signal (DC only)"``, or ``None`` when
