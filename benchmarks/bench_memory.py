@@ -10,7 +10,9 @@ the same process after imports only:
 
 - ``network``: ``predict_files(load_model("cnn.pt"), [long.wav])``
 - ``rf``: ``predict_files(load_model("rf.skops"), [long.wav])``
-- ``scanner``: ``scan_dataset`` of a dataset holding the long file and one short file.
+- ``scanner``: ``scan_dataset`` of a dataset holding the long file and one short file;
+- not by default: ``network-whole`` (``max_seconds=None``: every segment of the file) and
+  ``network-over-time`` (``genre_over_time``, 10 s windows over the whole file).
 
 ``MUZO_IMPORT_FROM`` (a folder holding a ``muzo_lib``) measures another checkout, e.g.
 the code before a change, with the same files.
@@ -37,9 +39,14 @@ base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 if path == "scanner":
     m = scan_dataset(work + "/dataset")
     detail = {"ok": int((m.status == "ok").sum()), "reasons": sorted(set(m.reason) - {""})}
+elif path == "network-over-time":
+    from muzo_lib.prediction import genre_over_time
+    frame = genre_over_time(load_model(work + "/cnn.pt", device="cpu"), work + "/dataset/a/long.wav", 10.0, 10.0)
+    detail = {"windows": len(frame)}
 else:
-    model = load_model(work + ("/cnn.pt" if path == "network" else "/rf.skops"), device="cpu")
-    r = predict_files(model, [work + "/dataset/a/long.wav"], progress=False)[0]
+    model = load_model(work + ("/cnn.pt" if path.startswith("network") else "/rf.skops"), device="cpu")
+    cap = {"max_seconds": None} if path.endswith("-whole") else {}
+    r = predict_files(model, [work + "/dataset/a/long.wav"], progress=False, **cap)[0]
     detail = {"genre": r["genre"], "seconds": r["seconds"], "error": r["error"]}
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"path": path, "muzo_lib": muzo_lib.__file__, "after_imports_mb": round(base),

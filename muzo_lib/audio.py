@@ -162,10 +162,22 @@ def load_audio(path: str | os.PathLike, sample_rate: int = 22050, offset: float 
         offset, length = offset + (length - max_seconds) / 2, max_seconds
     start = int(round(offset * native))
     frames = int(round(length * native)) if duration is not None or max_seconds is not None else -1
-    chunks = list(decode_blocks(path, sample_rate, start=start, frames=frames))
-    if not chunks or sum(len(c) for c in chunks) == 0:
+    # Blocks go straight into one buffer sized from the header, so a long file never exists
+    # twice (as blocks and as their concatenation); a header that undercounts (some MP3s)
+    # falls back to concatenating.
+    expected = int(np.ceil(max(length, 0.0) * sample_rate)) + 64
+    out, filled, extra = np.empty(expected, dtype=np.float32), 0, []
+    for block in decode_blocks(path, sample_rate, start=start, frames=frames):
+        if not extra and filled + len(block) <= expected:
+            out[filled:filled + len(block)] = block
+            filled += len(block)
+        else:
+            extra.append(block)
+    if filled + sum(len(b) for b in extra) == 0:
         raise AudioDecodeError("no audio frames in the requested range")
-    return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+    if extra:
+        return np.concatenate([out[:filled], *extra])
+    return out[:filled] if filled > expected - 1024 else out[:filled].copy()  # a view costs no copy
 
 
 def decode_blocks(path: str | os.PathLike, sample_rate: int | None = None, start: int = 0, frames: int = -1,

@@ -115,8 +115,9 @@ class NetworkPredictor(GenrePredictor):
 
     @torch.inference_mode()
     def logmel(self, waveform: np.ndarray) -> np.ndarray:
-        """dB log-mel ``(n_mels, frames)`` of one waveform (float32)."""
-        return self.front_end(torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32))).numpy()
+        """dB log-mel ``(n_mels, frames)`` of one waveform (float32), computed in chunks so a
+        long recording needs no padded copy of itself (:meth:`LogMelSpectrogram.forward_long`)."""
+        return self.front_end.forward_long(torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32))).numpy()
 
     def prepare(self, waveform: np.ndarray) -> np.ndarray:
         return self.logmel(waveform)
