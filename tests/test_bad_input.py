@@ -201,6 +201,15 @@ def test_bad_devices(corpus, device):
                           "--device", device), "expected cpu, cuda")
 
 
+def test_cuda_asked_for_where_there_is_none(corpus):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    done = _muzo("predict", corpus["data"] / "pop", "--model", corpus["models"]["cnn"], "--device", "cuda")
+    _one_line_error(done, "CUDA is not available")
+
+
 @pytest.mark.parametrize("output, text", [("__DIR__", "is a folder"), ("/dev/null/x.pt", "cannot write"),
                                           ("/proc/x.pt", "cannot write")])
 def test_unwritable_outputs_fail_before_training(corpus, output, text):
