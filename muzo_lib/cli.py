@@ -110,14 +110,13 @@ def _predict(args) -> int:
         try:
             files += expand_inputs([item])
         except FileNotFoundError as exc:
-            missing.append(exc)
+            missing.append((item, exc))
     if not files:
-        raise missing[0] if missing else FileNotFoundError("no audio files found in " + ", ".join(args.inputs))
+        raise missing[0][1] if missing else FileNotFoundError("no audio files found in " + ", ".join(args.inputs))
     results = predict_files(model, files, top_k=args.top_k, progress=not (args.no_progress or args.json),
                             **({"max_seconds": args.max_seconds} if args.max_seconds else {}))
-    results += [{"path": str(exc).split(": ")[0], "genre": None, "confidence": None, "top_k": None,
-                 "probabilities": None, "seconds": None, "warning": None, "error": "no such file or folder"}
-                for exc in missing]
+    results += [{"path": item, "genre": None, "confidence": None, "top_k": None, "probabilities": None,
+                 "seconds": None, "warning": None, "error": "no such file or folder"} for item, _ in missing]
     good = [r for r in results if r["error"] is None]
     if args.json:
         payload = [{"file": r["path"], "genre": r["genre"], "confidence": r["confidence"],
