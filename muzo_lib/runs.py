@@ -34,7 +34,7 @@ class RunData:
     tracks: pd.DataFrame            # usable tracks with a ``split`` column
     split_info: SplitInfo
     classes: list[str] = field(default_factory=list)
-    #: why the stored manifest was rebuilt ("2 files added, 1 removed"), or "" if it was not
+    #: why the stored manifest was rebuilt ("files: 2 added, 1 removed"), or "" if it was not
     dataset_changes: str = ""
 
     def subset(self, split: str) -> pd.DataFrame:
