@@ -158,6 +158,8 @@ def load_audio(path: str | os.PathLike, sample_rate: int = 22050, offset: float 
     native = info["sample_rate"]
     total = info["duration"] - offset
     length = total if duration is None else min(duration, total)
+    if length <= 0:
+        raise AudioDecodeError(f"no audio frames in the requested range (offset {offset:g} s of {info['duration']:.2f} s)")
     if max_seconds is not None and length > max_seconds:
         offset, length = offset + (length - max_seconds) / 2, max_seconds
     start = int(round(offset * native))

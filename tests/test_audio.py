@@ -158,3 +158,10 @@ def test_a_header_that_undercounts_still_gives_every_sample(tmp_path, monkeypatc
     real_info = audio.audio_info
     monkeypatch.setattr(audio, "audio_info", lambda p: real_info(p) | {"duration": 1.0})  # as some MP3 headers
     np.testing.assert_array_equal(load_audio(path), whole)
+
+
+def test_an_offset_past_the_end_reads_nothing(tmp_path):
+    path = write(tmp_path / "a.wav", tone(2.0))
+    for kwargs in ({"offset": 5.0}, {"offset": 5.0, "duration": 1.0}):
+        with pytest.raises(AudioDecodeError, match="no audio frames in the requested range"):
+            load_audio(path, **kwargs)
