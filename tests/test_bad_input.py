@@ -265,3 +265,11 @@ def test_quiet_silences_library_warnings(tmp_path):
     quiet = subprocess.run([sys.executable, "-c", script, *args, "--quiet"], capture_output=True, text=True)
     assert "a library speaking up" in loud.stderr
     assert "a library speaking up" not in quiet.stderr and quiet.stderr.strip() == "muzo train: stop here"
+
+
+def test_papermill_with_impossible_split_sizes_names_them(run_notebook, tmp_path):
+    import papermill
+
+    with pytest.raises(papermill.PapermillExecutionError) as info:
+        run_notebook("00_dataset_tour.ipynb", run_dir=str(tmp_path / "run"), valid_size=0.9, test_size=0.9)
+    assert info.value.ename == "ValueError" and "valid_size + test_size must leave tracks" in info.value.evalue
