@@ -63,7 +63,7 @@ class LogMelCache:
             return cached
         y = load_audio(audio_path, self.config.sample_rate, duration=self.duration)
         with torch.inference_mode():
-            logmel = self.front_end(torch.from_numpy(y)).numpy().astype(np.float16)
+            logmel = self.front_end.forward_long(torch.from_numpy(y)).numpy().astype(np.float16)  # no padded copy
         atomic_write(target, lambda tmp: _save_npy(tmp, logmel))
         return logmel
 
