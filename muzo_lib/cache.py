@@ -58,11 +58,12 @@ class LogMelCache:
             AudioDecodeError: the file cannot be decoded.
         """
         target = self.path_for(audio_path)
-        if target.exists():
-            return np.load(target)
+        cached = _read_entry(target)
+        if cached is not None:
+            return cached
         y = load_audio(audio_path, self.config.sample_rate, duration=self.duration)
         with torch.inference_mode():
-            logmel = self.front_end(torch.from_numpy(y)).numpy().astype(np.float16)
+            logmel = self.front_end.forward_long(torch.from_numpy(y)).numpy().astype(np.float16)  # no padded copy
         atomic_write(target, lambda tmp: _save_npy(tmp, logmel))
         return logmel
 
@@ -82,8 +83,9 @@ class LogMelCache:
             except OSError as exc:
                 errors[path] = f"cannot read file ({exc.strerror or exc})"
                 continue
-            if target.exists():
-                arrays[path] = np.load(target)
+            cached = _read_entry(target)
+            if cached is not None:
+                arrays[path] = cached
             else:
                 missing.append(path)
         if not missing:
@@ -105,6 +107,18 @@ class LogMelCache:
                 else:
                     errors[path] = error
         return arrays, errors
+
+
+def _read_entry(target: Path) -> np.ndarray | None:
+    """A cached array, or ``None`` when there is none or it is damaged (truncated, not
+    ``.npy``): a damaged entry is deleted so the caller recomputes it, never blocks the run."""
+    try:
+        return np.load(target, allow_pickle=False)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, EOFError):
+        target.unlink(missing_ok=True)
+        return None
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:

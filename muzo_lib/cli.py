@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+#: Shortest --segment-seconds: a CNN's four poolings need 16 frames (0.37 s at 22050 Hz / hop 512).
+MIN_SEGMENT_SECONDS = 0.5
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,7 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--json", action="store_true", help="print JSON (one object per file) instead of a table")
     predict.add_argument("--top-k", type=_positive_int, default=3, metavar="K",
                          help="genres listed per file, best first (default: 3)")
-    predict.add_argument("--device", default=None, help="networks: cpu or cuda (default: cuda when present)")
+    predict.add_argument("--device", type=_device, default=None, help="networks: cpu or cuda (default: cuda when present)")
+    predict.add_argument("--max-seconds", type=_positive_float, default=None, metavar="S",
+                         help="score at most the centred S seconds of each file (default: the model's own cap, "
+                              "600 s for networks, 120 s for Random Forests; bounds memory on long files)")
     predict.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     predict.set_defaults(handler=_predict)
 
@@ -62,14 +69,15 @@ def main(argv: list[str] | None = None) -> int:
                             "datasets)")
     train.add_argument("--epochs", type=_positive_int, default=None,
                        help="most training epochs for networks (default: the library's, 30)")
-    train.add_argument("--segment-seconds", type=_positive_float, default=None,
-                       help="network crop length in seconds (default: 3)")
+    train.add_argument("--segment-seconds", type=_segment_seconds, default=None,
+                       help=f"network crop length in seconds, at least {MIN_SEGMENT_SECONDS:g} (default: 3)")
     train.add_argument("--trees", type=_positive_int, default=None, help="trees of the Random Forest (default: 200)")
     train.add_argument("--seed", type=int, default=0, help="seed of the split, weights and training (default: 0)")
-    train.add_argument("--device", default=None, help="networks: cpu or cuda (default: cuda when present)")
+    train.add_argument("--device", type=_device, default=None, help="networks: cpu or cuda (default: cuda when present)")
     train.add_argument("--run-dir", default=None, metavar="DIR",
-                       help="folder for the split and feature cache (default: runs/train-<output name>)")
-    train.add_argument("--quiet", action="store_true", help="no per-epoch log lines or progress bars")
+                       help="folder for the split and feature cache (default: one per dataset and output in "
+                            "the user cache, ~/.cache/muzo/runs/; rebuilt when the dataset's files change)")
+    train.add_argument("--quiet", action="store_true", help="no per-epoch log lines, progress bars or library warnings")
     train.add_argument("--resume", action="store_true",
                        help="networks: continue an interrupted training from the last checkpoint kept next to --output "
                             "(OUTPUT.last.pt), with the same data and settings")
@@ -83,7 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     from .course import CourseError
     try:
         return args.handler(args) or 0
-    except (FileNotFoundError, NotADirectoryError, ValueError, CourseError) as exc:
+    except BrokenPipeError:  # `muzo predict ... | head`: the reader left; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail too
+        return 1
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, ValueError, CourseError) as exc:
         print(f"muzo {args.command}: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -107,15 +119,23 @@ def _predict(args) -> int:
     from pathlib import Path
 
     from .prediction import expand_inputs, load_model, predict_files, results_table
+    from .prediction_result import Prediction
 
     model = load_model(Path(args.model).expanduser().resolve(), device=args.device)
-    files = expand_inputs(args.inputs)
+    files, missing = [], []
+    for item in args.inputs:  # a missing input is reported with the rest, not fatal to the batch
+        try:
+            files += expand_inputs([item])
+        except FileNotFoundError as exc:
+            missing.append((item, exc))
     if not files:
-        raise FileNotFoundError("no audio files found in " + ", ".join(args.inputs))
-    results = predict_files(model, files, top_k=args.top_k, progress=not (args.no_progress or args.json))
+        raise missing[0][1] if missing else FileNotFoundError("no audio files found in " + ", ".join(args.inputs))
+    results = predict_files(model, files, top_k=args.top_k, progress=not (args.no_progress or args.json),
+                            **({"max_seconds": args.max_seconds} if args.max_seconds else {}))
+    results += [Prediction(path=str(item), error="no such file or folder") for item, _ in missing]
     good = [r for r in results if r.ok]
     if args.json:
-        print(json.dumps([r.to_dict() for r in results], indent=2))
+        print(json.dumps([r.to_dict() for r in results], indent=2, allow_nan=False))
     else:
         import pandas as pd
 
@@ -129,6 +149,8 @@ def _predict(args) -> int:
     for r in results:
         if not r.ok:
             print(f"muzo predict: {r.path}: {r.error}", file=sys.stderr)
+        elif r.warning:
+            print(f"muzo predict: {r.path}: {r.warning}: no genre given", file=sys.stderr)
     return 0 if good else 1
 
 
@@ -137,7 +159,11 @@ def _train(args) -> int:
 
     from .checkpoints import last_checkpoint_path
     from .distributed import init_distributed, launched_by_torchrun, shutdown
+    from .paths import check_writable_file
 
+    if args.quiet:
+        import warnings
+        warnings.simplefilter("ignore")  # librosa/sklearn/torch warnings too: --quiet means quiet
     if args.output is None and args.cv is None:
         raise ValueError("give --output PATH (the model file to write), --cv K (cross-validate), or both")
     if args.cv is not None and args.cv < 2:
@@ -153,6 +179,8 @@ def _train(args) -> int:
                                                            else "--resume needs --output"))
     if args.cv is not None and (args.nproc > 1 or launched_by_torchrun()):
         raise ValueError("--cv trains one process per fold; run it without --nproc or torchrun")
+    if output is not None:
+        check_writable_file(output)  # before any training: a bad path must not cost every epoch
     data_dir = Path(args.data_dir).expanduser().resolve()
     if not data_dir.is_dir():
         raise FileNotFoundError(f"dataset folder not found: {args.data_dir}")
@@ -188,21 +216,27 @@ def _train_here(args, output, data_dir, world) -> int:
     from .course_models import cross_validate, train_member
     from .distributed import main_process_first
     from .evaluation import format_score
-    from .paths import project_path
+    from .paths import default_train_run_dir
     from .runs import prepare_run
     from .training import TrainConfig
 
-    name = output.stem if output is not None else f"cv-{args.architecture}"
-    run_dir = Path(args.run_dir).expanduser().resolve() if args.run_dir else project_path(Path("runs") / f"train-{name}")
+    named = output if output is not None else Path(f"cv-{args.architecture}")
+    run_dir = Path(args.run_dir).expanduser().resolve() if args.run_dir else default_train_run_dir(data_dir, named)
     with main_process_first():                         # rank 0 scans and builds the log-mel cache, then the others
         run = prepare_run(data_dir, run_dir, seed=args.seed)
         if world.world_size > 1:
             from .spectrogram import MelConfig
             run.logmels(MelConfig(), progress=not args.quiet and world.is_main)
     say = (lambda *a: None) if args.quiet or not world.is_main else (lambda *a: print(*a, file=sys.stderr))
+    if run.dataset_changes:
+        say(f"the dataset changed since {run_dir} was made ({run.dataset_changes}): manifest and split rebuilt")
     say(f"{len(run.tracks)} tracks in {len(run.classes)} genres; split: {run.split_info.note}")
     for line in run.skipped():
-        say(f"skipped {line}")
+        say(line)
+    empty = [s for s in ("train", "valid", "test") if run.subset(s).empty]
+    if empty:
+        raise ValueError(f"{len(run.tracks)} usable tracks in {len(run.classes)} genres are too few for a train/valid/test "
+                         f"split (no {' or '.join(empty)} tracks); each genre needs at least 3 tracks")
     overrides = {"progress": not args.quiet, "verbose": not args.quiet, "device": args.device}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
@@ -238,6 +272,22 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _device(text: str) -> str:
+    """``cpu``, ``cuda``, ``cuda:N`` or ``auto``: checked before anything loads."""
+    import re
+    if not re.fullmatch(r"cpu|auto|cuda(:\d+)?", text):
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda, cuda:N or auto, got {text!r}")
+    return text
+
+
+def _segment_seconds(text: str) -> float:
+    value = _positive_float(text)
+    if value < MIN_SEGMENT_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_SEGMENT_SECONDS:g} s (the networks need that many "
+                                         f"frames), got {value:g}")
     return value
 
 

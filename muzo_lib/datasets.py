@@ -5,7 +5,8 @@ layout (``genres/blues/blues.00000.wav``) is recognised, with its known corrupt 
 its artists and the fault-filtered split of Kereliuk, Sturm & Larsen (2015).
 
 A scan never stops on a bad file: each file becomes a manifest row whose ``status`` is
-``"ok"`` or ``"skipped"``, with a one-line ``reason``.
+``"ok"`` or ``"skipped"``, with a one-line ``reason``. Track ids are unique: of
+``song.wav`` and ``song.mp3`` in one folder, one is kept and the other reported.
 """
 from __future__ import annotations
 
@@ -16,9 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
 
-from .audio import AUDIO_EXTENSIONS, AudioDecodeError, audio_info
+from .audio import AUDIO_EXTENSIONS, AudioDecodeError, SignalStats, audio_info, decode_blocks
 
 GTZAN_GENRES = ("blues", "classical", "country", "disco", "hiphop",
                 "jazz", "metal", "pop", "reggae", "rock")
@@ -27,9 +27,6 @@ GTZAN_CORRUPT = {"jazz.00054": "known corrupt GTZAN file"}
 _GTZAN_NAME = re.compile(r"^(?P<genre>[a-z]+)\.(?P<num>\d{5})$")
 #: Optional per-dataset metadata file at the dataset root (columns ``path``, ``artist``).
 METADATA_FILE = "metadata.csv"
-#: Peak level under which a file counts as silent (about -80 dBFS).
-SILENCE_PEAK = 1e-4
-
 MANIFEST_COLUMNS = ["track_id", "path", "genre", "subgenre", "artist", "duration",
                     "sample_rate", "channels", "status", "reason"]
 
@@ -57,15 +54,12 @@ def scan_dataset(root: str | os.PathLike, min_duration: float = 3.0,
     Raises:
         DatasetError: the folder is missing, or fewer than two genres have usable audio.
     """
-    root = _dataset_root(Path(root).expanduser())
-    genre_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    root = _dataset_root(_given_path(root))
+    genre_dirs, looped = _genre_dirs(root)
     artists = _read_artist_metadata(root)
-    rows = []
-    for genre_dir in genre_dirs:
-        for path in sorted(p for p in genre_dir.rglob("*") if p.is_file()):
-            if any(part.startswith(".") for part in path.relative_to(root).parts):
-                continue  # .DS_Store, editor swap files, ...
-            rows.append(_manifest_row(root, genre_dir.name, path, min_duration, check_audio, artists))
+    rows = [_manifest_row(root, genre_dir.name, path, min_duration, check_audio, artists)
+            for genre_dir in genre_dirs for path in _genre_files(root, genre_dir)]
+    _dedupe_track_ids(rows)
     manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
     is_gtzan = _looks_like_gtzan(manifest)
     if is_gtzan:
@@ -77,7 +71,8 @@ def scan_dataset(root: str | os.PathLike, min_duration: float = 3.0,
             f"{root}: found usable audio in {len(ok_genres)} genre folder(s) {ok_genres}; "
             "a dataset needs at least two, laid out as <root>/<genre>/<audio files>")
     manifest.attrs.update(root=str(root), is_gtzan=is_gtzan,
-                          empty_genres=[d.name for d in genre_dirs if d.name not in ok_genres])
+                          empty_genres=[d.name for d in genre_dirs if d.name not in ok_genres],
+                          ignored_folders=[d.name for d in looped])
     return manifest
 
 
@@ -120,7 +115,81 @@ def skipped_report(manifest: pd.DataFrame) -> list[str]:
     lines = [f"skipped {row.path}: {row.reason}"
              for row in manifest[manifest.status != "ok"].itertuples()]
     lines += [f"genre folder {g!r} has no usable audio" for g in manifest.attrs.get("empty_genres", [])]
+    lines += [f"folder {g!r} links back into the dataset; ignored" for g in manifest.attrs.get("ignored_folders", [])]
     return lines
+
+
+def dataset_listing(root: str | os.PathLike) -> dict[str, list[int]]:
+    """Every file a scan of ``root`` looks at: relative path -> ``[size (bytes), mtime (ns)]``.
+
+    Costs one ``stat`` per file (no decoding), so a run can tell cheaply whether its
+    stored manifest still describes the folder (files added, removed or modified).
+    """
+    root = _dataset_root(_given_path(root))
+    listing = {}
+    for genre_dir in _genre_dirs(root)[0]:
+        for path in _genre_files(root, genre_dir):
+            try:
+                st = path.stat()
+            except OSError:
+                continue  # vanished between listing and stat: a later scan reports it
+            listing[path.relative_to(root).as_posix()] = [st.st_size, st.st_mtime_ns]
+    listing[METADATA_FILE] = _stat_or_none(root / METADATA_FILE)
+    return listing
+
+
+def _stat_or_none(path: Path):
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _given_path(root) -> Path:
+    if not str(root).strip():
+        raise DatasetError("no dataset folder given (an empty path would scan the current folder)")
+    return Path(root).expanduser()
+
+
+def _genre_dirs(root: Path) -> tuple[list[Path], list[Path]]:
+    """``(genre folders, folders linking back into the dataset)``, sorted; hidden ones left out."""
+    genre_dirs, looped = [], []
+    for d in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")):
+        (looped if _links_back(d, root) else genre_dirs).append(d)
+    return genre_dirs, looped
+
+
+def _genre_files(root: Path, genre_dir: Path) -> list[Path]:
+    """Files under one genre folder, sorted, hidden ones (.DS_Store, swap files) left out."""
+    return [p for p in sorted(genre_dir.rglob("*"))
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)]
+
+
+def _links_back(folder: Path, root: Path) -> bool:
+    """True for a (symlinked) folder that is the dataset root or one of its parents: scanning
+    it would make the whole dataset a genre, or loop."""
+    target, root = folder.resolve(), root.resolve()
+    return target == root or target in root.parents
+
+
+def _dedupe_track_ids(rows: list[dict]) -> None:
+    """Make track ids unique in place: where several files share one (``song.wav`` and
+    ``song.mp3``), the first usable one in :data:`AUDIO_EXTENSIONS` order keeps it; the
+    others are skipped with a reason and keep their extension in their id."""
+    by_id: dict[str, list[dict]] = {}
+    for row in rows:
+        by_id.setdefault(row["track_id"], []).append(row)
+    for group in by_id.values():
+        if len(group) < 2:
+            continue
+        rank = {ext: i for i, ext in enumerate(AUDIO_EXTENSIONS)}
+        group.sort(key=lambda r: (r["status"] != "ok", rank.get(Path(r["path"]).suffix.lower(), len(rank))))
+        kept = group[0]
+        for row in group[1:]:
+            row["track_id"] = f"{row['track_id']}{Path(row['path']).suffix}"
+            if row["status"] == "ok":
+                row.update(status="skipped", reason=f"same track id as {Path(kept['path']).name} (kept)")
 
 
 def _dataset_root(root: Path) -> Path:
@@ -158,19 +227,18 @@ def _manifest_row(root: Path, genre: str, path: Path, min_duration: float,
 
 
 def _check_decodes(path: Path, info: dict) -> float:
-    """Decode the whole file once; return its real duration (s). Raises on corrupt/silent audio."""
-    try:
-        y, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise AudioDecodeError(f"decoding failed ({first})") from None
-    if y.size == 0:
+    """Decode the whole file once, block by block (bounded memory), at its own rate;
+    return its real duration (s). Raises on corrupt, non-finite, absurd or signal-less
+    audio (:meth:`muzo_lib.audio.SignalStats.problem`)."""
+    stats = SignalStats(info["sample_rate"])
+    for block in decode_blocks(path):
+        stats.update(block)
+    if stats.n == 0:
         raise AudioDecodeError("no audio frames in file")
-    if not np.all(np.isfinite(y)):
-        raise AudioDecodeError("audio contains NaN or infinite samples")
-    if np.abs(y).max() < SILENCE_PEAK:
-        raise AudioDecodeError("silent (peak below -80 dBFS)")
-    return y.shape[0] / sr
+    problem = stats.problem(min_seconds=0.0)  # the caller applies its own min_duration
+    if problem:
+        raise AudioDecodeError(f"{problem} (peak below -80 dBFS once DC is removed)")
+    return stats.seconds
 
 
 def _read_artist_metadata(root: Path) -> dict:

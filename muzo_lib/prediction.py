@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .audio import AUDIO_EXTENSIONS, AudioDecodeError, load_audio
+from .audio import AUDIO_EXTENSIONS, AudioDecodeError, load_audio, signal_problem
 from .prediction_result import Prediction
 from .progress import progress_bar
 from .spectrogram import LogMelSpectrogram
@@ -45,14 +45,17 @@ class GenrePredictor:
         classes: genre names, the column order of every probability array.
         sample_rate: rate the model expects, Hz (files are resampled to it on decoding).
         path: the model file it came from (``None`` if built in memory).
-        max_seconds: seconds of each file the model reads (``None``: the whole file).
+        duration: seconds read from the start of each file (``None``: all of it); a network
+            trained on a fixed duration (the seed API's ``duration``) records it in its file.
+        max_seconds: longest excerpt scored per file, its centred part (``None``: no limit).
     """
     kind = "model"
     classes: list[str]
     sample_rate: int = 22050
     path: Path | None = None
-    #: seconds read from the start of each file (``None``: all of it); a network trained on a
-    #: fixed duration (the seed API's ``duration``) records it in its file.
+    #: seconds read from the start of each file (``None``: all of it)
+    duration: float | None = None
+    #: longest excerpt scored per file, seconds (its centred part; see :func:`predict_files`)
     max_seconds: float | None = None
 
     def predict_waveforms(self, waveforms: list[np.ndarray]) -> np.ndarray:
@@ -84,12 +87,18 @@ class NetworkPredictor(GenrePredictor):
     tail as in :func:`muzo_lib.training.track_segments`), and the segment probabilities
     are averaged per file, exactly as tracks are scored in training.
 
+    Files longer than :attr:`max_seconds` (10 minutes) are scored on their centred
+    10 minutes: 200 segments of 3 s say what a genre is, and memory stays bounded
+    (decoding is block-wise; see :func:`muzo_lib.audio.load_audio`).
+
     Args:
         checkpoint: a loaded :class:`muzo_lib.checkpoints.Checkpoint`.
         device: ``None``/``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``.
         precision: autocast for the network (``"auto"``: bf16 where the CPU/GPU has it).
         batch_size: segments per forward pass.
     """
+
+    max_seconds = 600.0
 
     def __init__(self, checkpoint, device=None, precision="auto", batch_size: int = 64, path=None):
         from .devices import resolve_device
@@ -107,12 +116,13 @@ class NetworkPredictor(GenrePredictor):
         self.batch_size = batch_size
         self.front_end = LogMelSpectrogram(self.mel_config)
         self.path = Path(path) if path else None
-        self.max_seconds = checkpoint.extra.get("duration") or None
+        self.duration = checkpoint.extra.get("duration") or None
 
     @torch.inference_mode()
     def logmel(self, waveform: np.ndarray) -> np.ndarray:
-        """dB log-mel ``(n_mels, frames)`` of one waveform (float32)."""
-        return self.front_end(torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32))).numpy()
+        """dB log-mel ``(n_mels, frames)`` of one waveform (float32), computed in chunks so a
+        long recording needs no padded copy of itself (:meth:`LogMelSpectrogram.forward_long`)."""
+        return self.front_end.forward_long(torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32))).numpy()
 
     def prepare(self, waveform: np.ndarray) -> np.ndarray:
         return self.logmel(waveform)
@@ -160,9 +170,15 @@ class NetworkPredictor(GenrePredictor):
 
 class ForestPredictor(GenrePredictor):
     """A Random Forest (:class:`muzo_lib.forest.MusicGenreClassifier`) with the feature
-    extractor its feature names imply (the ``extra_*`` descriptors on or off)."""
+    extractor its feature names imply (the ``extra_*`` descriptors on or off).
+
+    Files longer than :attr:`max_seconds` (2 minutes) are described by their centred
+    2 minutes: the descriptors are means and variances over frames, stable well before
+    that, while their working memory grows with length (about 2 MB per second of audio).
+    """
 
     kind = "rf"
+    max_seconds = 120.0
 
     def __init__(self, model, path=None):
         from .features import AudioFeatureExtractor
@@ -211,14 +227,17 @@ def load_model(path: str | os.PathLike, device=None) -> GenrePredictor:
     try:
         return NetworkPredictor(load_checkpoint(path), device=device, path=path)
     except CheckpointError as exc:
+        if path.suffix.lower() == ".skops":  # named like a forest, holds neither kind
+            raise ModelLoadError(f"{path}: not a Muzo Random Forest model (not a skops file), "
+                                 "nor a Muzo network checkpoint") from None
         raise ModelLoadError(f"{exc} (expected a Muzo network checkpoint .pt or a Random Forest .skops file)") from None
 
 
 def _is_skops(path: Path) -> bool:
+    """Sniffed from the content, never the name: a skops file is a zip with ``schema.json``
+    (a network checkpoint is a zip too, without it; a renamed file is still recognised)."""
     import zipfile
 
-    if path.suffix == ".skops":
-        return True
     try:
         with zipfile.ZipFile(path) as z:
             return "schema.json" in z.namelist()
@@ -253,7 +272,7 @@ def expand_inputs(inputs, recursive: bool = True) -> list[Path]:
 
 def predict_files(model: GenrePredictor, paths, top_k: int = 3, batch_files: int = 16,
                   n_threads: int | None = None, duration: float | None = None,
-                  progress: bool = True) -> list[Prediction]:
+                  progress: bool = True, max_seconds: float | None = -1.0) -> list[Prediction]:
     """Predict the genre of every file.
 
     Files are decoded (and, for networks, turned into log-mels) in ``n_threads`` threads;
@@ -265,14 +284,21 @@ def predict_files(model: GenrePredictor, paths, top_k: int = 3, batch_files: int
         top_k: best genres listed per file.
         batch_files: files whose segments share forward passes.
         n_threads: decoding threads; default: the CPU count (at most 8).
-        duration: seconds read from each file's start; ``None``: the model's own policy
-            (:attr:`GenrePredictor.max_seconds`, the whole file unless the model was trained
-            with a fixed duration).
+        duration: seconds read from each file's start; ``None``: the model's own
+            (:attr:`GenrePredictor.duration`: the whole file unless the model was trained on
+            a fixed duration).
         progress: draw a progress bar.
+        max_seconds: longest excerpt scored per file (its centred part), seconds; the
+            default (-1) uses the model's own :attr:`GenrePredictor.max_seconds`; ``None``
+            scores whole files however long (memory grows with length).
 
     Returns:
-        One :class:`Prediction` per path, in order; a file that cannot be read gets its
-        one-line ``error`` instead of stopping the batch.
+        One :class:`Prediction` per path, in order. A file that cannot be read gets its
+        one-line ``error`` instead of stopping the batch. A file whose audio cannot carry a
+        genre gets a ``warning`` (``"silent"``, ``"no signal (DC only)"``, ``"too short:
+        0.05 s"``, from :func:`muzo_lib.audio.signal_problem`) and is not scored: its
+        ``genre`` is ``None``, its probabilities uniform and its ``confidence``
+        ``1 / n_classes``, so no file without a signal ever gets a confident answer.
     """
     from .features import FeatureError
 
@@ -280,12 +306,15 @@ def predict_files(model: GenrePredictor, paths, top_k: int = 3, batch_files: int
     if top_k < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}")
     n_threads = n_threads or min(8, os.cpu_count() or 1)
-    duration = model.max_seconds if duration is None else duration
+    duration = model.duration if duration is None else duration
+    cap = model.max_seconds if max_seconds is not None and max_seconds < 0 else max_seconds
 
     def prepare(path):
         try:
-            y = load_audio(path, model.sample_rate, duration=duration)
-            return model.prepare(y), len(y) / model.sample_rate, None
+            y = load_audio(path, model.sample_rate, duration=duration, max_seconds=cap)
+            warning = signal_problem(y, model.sample_rate)
+            item = _NoSignal(warning) if warning else model.prepare(y)
+            return item, len(y) / model.sample_rate, None
         except (AudioDecodeError, FeatureError, OSError) as exc:
             return None, None, f"{type(exc).__name__}: {exc}" if isinstance(exc, OSError) else str(exc)
 
@@ -307,15 +336,26 @@ def predict_files(model: GenrePredictor, paths, top_k: int = 3, batch_files: int
     return results
 
 
+class _NoSignal:
+    """Stands in for a prepared item when the audio carries no signal (not scored)."""
+
+    def __init__(self, warning: str):
+        self.warning = warning
+
+
 def _score_batch(model: GenrePredictor, batch: list, top_k: int) -> list[Prediction]:
-    ok = [b for b in batch if b[3] is None]
+    ok = [b for b in batch if b[3] is None and not isinstance(b[1], _NoSignal)]
     probs = model.predict_prepared([b[1] for b in ok]) if ok else np.zeros((0, len(model.classes)))
     by_item = {id(b): p for b, p in zip(ok, probs)}
     out = []
     for b in batch:
-        path, _, seconds, error = b
+        path, item, seconds, error = b
         if error is not None:
             out.append(Prediction(path=str(path), error=error))
+        elif isinstance(item, _NoSignal):
+            out.append(Prediction.no_signal(model.classes, item.warning, path=str(path), seconds=seconds))
+        elif not np.all(np.isfinite(by_item[id(b)])):  # never print NaN as a confidence
+            out.append(Prediction(path=str(path), error="the model gave non-finite probabilities"))
         else:
             out.append(Prediction.from_probabilities(by_item[id(b)], model.classes, top_k, path=str(path),
                                                      seconds=seconds))
@@ -323,11 +363,15 @@ def _score_batch(model: GenrePredictor, batch: list, top_k: int) -> list[Predict
 
 
 def results_table(results: list[Prediction], top_k: int = 3) -> pd.DataFrame:
-    """:func:`predict_files` results as a table: file, genre, confidence %, runners-up, error."""
+    """:func:`predict_files` results as a table: file, genre, confidence %, runners-up, error.
+    A file without a signal shows its warning in brackets as its genre, e.g. ``(silent)``."""
     rows = []
     for r in results:
         if not r.ok:
             rows.append({"file": Path(r.path).name, "genre": "-", "confidence %": np.nan, "also": "", "error": r.error})
+        elif r.warning:
+            rows.append({"file": Path(r.path).name, "genre": f"({r.warning})",
+                         "confidence %": round(100 * r.confidence, 1), "also": "", "error": ""})
         else:
             also = ", ".join(f"{g} {100 * p:.0f}%" for g, p in r.top_k[1:top_k])
             rows.append({"file": Path(r.path).name, "genre": r.genre,

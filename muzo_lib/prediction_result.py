@@ -24,6 +24,8 @@ class Prediction:
         top_k: ``[(genre, probability), ...]``, best first.
         probabilities: ``{genre: probability}`` in the model's class order.
         seconds: audio length that was scored, s.
+        warning: ``None``, or why the audio cannot carry a genre (``"silent"``...): then
+            the file was not scored and ``genre`` is ``None`` (see :meth:`no_signal`).
         error: ``None``, or a one-line reason the file could not be predicted.
     """
     path: str
@@ -32,6 +34,7 @@ class Prediction:
     top_k: list[tuple[str, float]] | None = None
     probabilities: dict[str, float] | None = None
     seconds: float | None = None
+    warning: str | None = None
     error: str | None = None
 
     @classmethod
@@ -44,13 +47,21 @@ class Prediction:
                    top_k=[(classes[i], float(probs[i])) for i in order[:top_k]],
                    probabilities={c: float(p) for c, p in zip(classes, probs)}, **{"path": "", **fields})
 
+    @classmethod
+    def no_signal(cls, classes: list[str], warning: str, **fields) -> "Prediction":
+        """The answer for audio without a usable signal: no genre, uniform probabilities,
+        confidence ``1 / n_classes`` (chance), and the ``warning`` that says why."""
+        uniform = 1.0 / len(classes)
+        return cls(genre=None, confidence=uniform, top_k=[], probabilities=dict.fromkeys(classes, uniform),
+                   warning=warning, **{"path": "", **fields})
+
     @property
     def ok(self) -> bool:
         return self.error is None
 
     def to_dict(self) -> dict:
         """JSON-ready (``muzo predict --json``): ``file``, ``genre``, ``confidence``,
-        ``top_k`` as ``[{"genre", "probability"}]``, ``probabilities``, ``seconds``, ``error``."""
+        ``top_k`` as ``[{"genre", "probability"}]``, ``probabilities``, ``seconds``, ``warning``, ``error``."""
         out = asdict(self)
         out["file"] = out.pop("path")
         if self.top_k is not None:

@@ -2,7 +2,10 @@
 
 Every notebook starts with :func:`prepare_run`. The first one to run scans the dataset
 and makes the split; later ones load both, so a full ordered course does the work once
-and each notebook still runs on its own.
+and each notebook still runs on its own. A stored manifest is reused only while the
+dataset folder still holds the same files (path, size and modification time of each,
+one ``stat`` per file): a file added, removed or edited since makes the run rescan and
+split again, and :attr:`RunData.dataset_changes` says what changed.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .cache import LogMelCache
-from .datasets import manifest_from_files, scan_dataset, skipped_report
+from .datasets import dataset_listing, manifest_from_files, scan_dataset, skipped_report
 from .paths import atomic_write_json, atomic_write_text, project_path
 from .spectrogram import MelConfig
 from .splits import SplitInfo, make_split
@@ -32,6 +35,8 @@ class RunData:
     tracks: pd.DataFrame            # usable tracks with a ``split`` column
     split_info: SplitInfo
     classes: list[str] = field(default_factory=list)
+    #: why the stored manifest was rebuilt ("files: 2 added, 1 removed"), or "" if it was not
+    dataset_changes: str = ""
 
     def subset(self, split: str) -> pd.DataFrame:
         """Tracks of one split (``"train"``, ``"valid"`` or ``"test"``)."""
@@ -98,10 +103,17 @@ def prepare_run(data_dir: str | os.PathLike | None = None, run_dir: str | os.Pat
     settings = dict(data_dir=str(root), seed=seed, split_strategy=split_strategy,
                     valid_size=valid_size, test_size=test_size, min_duration=min_duration)
     meta_path = run / "dataset.json"
+    listing = dataset_listing(root)
+    changes = ""
     if meta_path.exists() and (run / "manifest.csv").exists() and (run / "split.csv").exists():
-        meta = json.loads(meta_path.read_text())
+        try:
+            meta = json.loads(meta_path.read_text())
+        except ValueError:
+            meta = {}  # a damaged dataset.json: scan again
         if meta.get("settings") == settings:
-            return _load_run(run, root, meta)
+            changes = describe_changes(meta.get("files"), listing)
+            if not changes:
+                return _load_run(run, root, meta)
     manifest = scan_dataset(root, min_duration=min_duration)
     split, info = make_split(manifest, seed=seed, valid_size=valid_size, test_size=test_size,
                              strategy=split_strategy)
@@ -109,8 +121,24 @@ def prepare_run(data_dir: str | os.PathLike | None = None, run_dir: str | os.Pat
     atomic_write_text(run / "split.csv", split.to_csv(index=False))
     atomic_write_json(meta_path, {"settings": settings, "split_strategy": info.strategy,
                                   "split_note": info.note, "is_gtzan": manifest.attrs["is_gtzan"],
-                                  "empty_genres": manifest.attrs["empty_genres"]})
-    return _run_data(run, root, manifest, split, info)
+                                  "empty_genres": manifest.attrs["empty_genres"],
+                                  "ignored_folders": manifest.attrs.get("ignored_folders", []),
+                                  "files": listing})
+    data = _run_data(run, root, manifest, split, info)
+    data.dataset_changes = changes
+    return data
+
+
+def describe_changes(stored: dict | None, current: dict) -> str:
+    """What differs between two :func:`muzo_lib.datasets.dataset_listing` results, in words
+    (``"2 files added, 1 removed, 1 modified"``); ``""`` when they are the same."""
+    if stored is None:
+        return "no file list stored with the manifest"
+    added = len(current.keys() - stored.keys())
+    removed = len(stored.keys() - current.keys())
+    modified = sum(1 for k in current.keys() & stored.keys() if current[k] != stored[k])
+    parts = [f"{n} {word}" for n, word in ((added, "added"), (removed, "removed"), (modified, "modified")) if n]
+    return ("files: " + ", ".join(parts)) if parts else ""
 
 
 def run_from_files(files, labels, run_dir: str | os.PathLike, seed: int = 0, valid_size: float = 0.2,
@@ -142,7 +170,8 @@ def run_from_files(files, labels, run_dir: str | os.PathLike, seed: int = 0, val
 def _load_run(run: Path, root: Path, meta: dict) -> RunData:
     manifest = pd.read_csv(run / "manifest.csv", keep_default_na=False,
                            dtype={"subgenre": str, "artist": str, "reason": str})
-    manifest.attrs.update(root=str(root), is_gtzan=meta["is_gtzan"], empty_genres=meta["empty_genres"])
+    manifest.attrs.update(root=str(root), is_gtzan=meta["is_gtzan"], empty_genres=meta["empty_genres"],
+                          ignored_folders=meta.get("ignored_folders", []))
     split = pd.read_csv(run / "split.csv", keep_default_na=False, dtype={"artist": str})
     return _run_data(run, root, manifest, split, SplitInfo(meta["split_strategy"], meta["split_note"]))
 

@@ -125,6 +125,33 @@ class LogMelSpectrogram(nn.Module):
         with torch.autocast(device_type=waveform.device.type, enabled=False):
             return power_to_db(self.power_mel(waveform), self.config.top_db)
 
+    def forward_long(self, waveform: torch.Tensor, chunk_frames: int = 4096) -> torch.Tensor:
+        """``forward`` of one long mono waveform ``(samples,)``, ``chunk_frames`` frames at a time.
+
+        The same numbers as :meth:`forward` (each chunk reads its real neighbours as context,
+        and the dB scale is applied once, to the whole), without its padded copy of the whole
+        signal: for a 60-minute file at 22050 Hz that copy alone is 317 MB.
+        """
+        cfg = self.config
+        y = waveform.reshape(-1)
+        n, hop, half = y.shape[0], cfg.hop_length, cfg.n_fft // 2
+        total = (n + 2 * half - cfg.n_fft) // hop + 1
+        context = -(-half // hop)  # frames whose windows reach into a neighbouring chunk
+        parts = []
+        with torch.autocast(device_type=y.device.type, enabled=False):
+            for first in range(0, total, chunk_frames):
+                last = min(total, first + chunk_frames)
+                lo = max(0, first - context)
+                part = self.power_mel(y[lo * hop:min(n, (last + context) * hop + half)])
+                parts.append(part[..., first - lo:last - lo])
+            db = torch.cat(parts, dim=-1)
+            del parts
+            # power_to_db, in place: one array of the whole's size instead of four
+            db.clamp_(min=1e-10).log10_().mul_(10.0)
+            if cfg.top_db is not None:
+                db.clamp_(min=float(db.max()) - cfg.top_db)
+            return db
+
 
 def power_to_db(power: torch.Tensor, top_db: float | None = 80.0, amin: float = 1e-10) -> torch.Tensor:
     """``librosa.power_to_db(S, ref=1.0)``, per spectrogram over the last two axes."""

@@ -67,3 +67,16 @@ def test_build_reports_missing_files(tmp_path):
     arrays, errors = LogMelCache(tmp_path / "c").build([good, tmp_path / "gone.wav"], progress=False)
     assert list(arrays) == [str(good)]
     assert errors == {str(tmp_path / "gone.wav"): "cannot read file (No such file or directory)"}
+
+
+@pytest.mark.parametrize("damage", [b"", b"\x93NUMPY garbage", b"not numpy at all"])
+def test_a_damaged_entry_is_rebuilt_not_fatal(tmp_path, damage):
+    path = write(tmp_path / "a.wav", tone(3.0))
+    cache = LogMelCache(tmp_path / "cache", MelConfig(n_mels=32))
+    good = cache.load(path)
+    cache.path_for(path).write_bytes(damage)  # a crash, a full disk, a bad copy
+    arrays, errors = cache.build([path], progress=False)
+    assert errors == {} and np.array_equal(arrays[str(path)], good)
+    np.testing.assert_array_equal(np.load(cache.path_for(path)), good)  # and the entry is whole again
+    cache.path_for(path).write_bytes(damage)
+    np.testing.assert_array_equal(cache.load(path), good)

@@ -145,3 +145,58 @@ def test_gtzan_strategy_uses_the_official_lists(tmp_path):
     got = dict(zip(split.track_id.str.split("/").str[-1], split.split))
     official = gtzan_fault_filtered_split()
     assert got == {n: official[n] for n in got} and len(got) == sum(n in official for n in names | {"blues.00001": 0})
+
+
+# ---------------------------------------------------------------- reliability (issue 10)
+
+def test_same_name_two_extensions_keeps_one_track_and_reports_the_other(tmp_path):
+    tiny_dataset(tmp_path, genres=("rock", "jazz"), per_genre=2)
+    write(tmp_path / "rock" / "song.wav", tone(4.0))
+    write(tmp_path / "rock" / "song.mp3", tone(4.0))
+    m = scan_dataset(tmp_path)
+    assert m.track_id.is_unique
+    ok = usable_tracks(m)
+    assert "rock/song" in set(ok.track_id) and ok.set_index("track_id").loc["rock/song", "path"].endswith(".wav")
+    dup = m.set_index("track_id").loc["rock/song.mp3"]
+    assert dup.status == "skipped" and "same track id as song.wav" in dup.reason
+    assert any("song.mp3" in line for line in skipped_report(m))
+
+
+def test_huge_float_samples_are_skipped_by_the_scan(tmp_path):
+    tiny_dataset(tmp_path, genres=("rock", "jazz"), per_genre=2)
+    y = tone(4.0)
+    y[100] = 1e17
+    write(tmp_path / "rock" / "huge.wav", y, subtype="FLOAT")
+    m = scan_dataset(tmp_path).set_index("track_id")
+    assert m.loc["rock/huge", "status"] == "skipped" and "absurd" in m.loc["rock/huge", "reason"]
+
+
+def test_dc_only_and_opus_files(tmp_path):
+    tiny_dataset(tmp_path, genres=("rock", "jazz"), per_genre=2)
+    write(tmp_path / "rock" / "dc.wav", np.full(22050 * 4, 0.25, dtype=np.float32))
+    write(tmp_path / "jazz" / "clip.opus", tone(4.0, sr=48000), sr=48000, format="OGG", subtype="OPUS")
+    m = scan_dataset(tmp_path).set_index("track_id")
+    assert "no signal (DC only)" in m.loc["rock/dc", "reason"]
+    assert m.loc["jazz/clip", "status"] == "ok"  # .opus is audio, in folders too
+
+
+def test_a_symlink_back_to_the_root_is_not_a_genre(tmp_path):
+    tiny_dataset(tmp_path, genres=("rock", "jazz"), per_genre=2)
+    (tmp_path / "loop").symlink_to(tmp_path, target_is_directory=True)
+    m = scan_dataset(tmp_path)
+    assert set(m.genre) == {"rock", "jazz"} and len(m) == 4
+    assert any("'loop' links back" in line for line in skipped_report(m))
+
+
+def test_an_empty_path_is_refused_not_the_current_folder(tmp_path, monkeypatch):
+    tiny_dataset(tmp_path, genres=("rock", "jazz"), per_genre=2)
+    monkeypatch.chdir(tmp_path)  # a dataset right here: "" must still not mean "."
+    with pytest.raises(DatasetError, match="no dataset folder given"):
+        scan_dataset("")
+
+
+@pytest.mark.parametrize("valid, test", [(0.9, 0.9), (0.5, 0.5), (-0.1, 0.2), (0.2, 1.0)])
+def test_split_sizes_that_leave_nothing_to_train_on_are_refused(tmp_path, valid, test):
+    m = scan_dataset(tiny_dataset(tmp_path, per_genre=4))
+    with pytest.raises(ValueError, match="valid_size|test_size"):
+        make_split(m, valid_size=valid, test_size=test)

@@ -41,7 +41,7 @@ def hybrid_path(tmp_path_factory):
 def folder(tmp_path):
     write(tmp_path / "music" / "a.wav", tone(3.0, freq=220))
     write(tmp_path / "music" / "sub" / "b.flac", tone(2.5, freq=440, channels=2))
-    write(tmp_path / "music" / "c.wav", tone(0.4, freq=330))           # shorter than one segment
+    write(tmp_path / "music" / "c.wav", tone(0.6, freq=330))           # shorter than one segment
     (tmp_path / "music" / "broken.wav").write_bytes(b"RIFF not really")
     (tmp_path / "music" / "readme.txt").write_text("not audio, not listed")
     return tmp_path / "music"
@@ -153,7 +153,8 @@ def test_prediction_record_gives_the_cli_json_and_the_seed_dict():
     assert (p.genre, p.confidence, p.top_k) == ("pop", 0.5, [("pop", 0.5), ("rock", 0.3)])
     assert p.to_dict() == {"file": "x.wav", "genre": "pop", "confidence": 0.5,
                            "top_k": [{"genre": "pop", "probability": 0.5}, {"genre": "rock", "probability": 0.3}],
-                           "probabilities": {"jazz": 0.2, "pop": 0.5, "rock": 0.3}, "seconds": 3.0, "error": None}
+                           "probabilities": {"jazz": 0.2, "pop": 0.5, "rock": 0.3}, "seconds": 3.0, "warning": None,
+                           "error": None}
     seed = p.to_seed_dict()
     assert seed["predicted_genre"] == "pop" and seed["all_probabilities"] == seed["probabilities"]
     failed = Prediction(path="y.wav", error="not decodable")
@@ -170,7 +171,61 @@ def test_a_model_trained_on_a_fixed_duration_reads_only_that_much(tmp_path):
     first = load_model(save_checkpoint(tmp_path / "first.pt", model, MEL, CLASSES, 1.0, extra={"duration": 2.0}),
                        device="cpu")
     song = write(tmp_path / "song.wav", np.concatenate([tone(2.0, freq=220), tone(4.0, freq=1760, seed=3)]))
-    assert (whole.max_seconds, first.max_seconds) == (None, 2.0)
+    assert (whole.duration, first.duration) == (None, 2.0)
     a, b = predict_files(whole, [song], progress=False)[0], predict_files(first, [song], progress=False)[0]
     assert (a.seconds, b.seconds) == (6.0, 2.0)
     assert a.probabilities != pytest.approx(b.probabilities, abs=1e-6)
+
+
+# ---------------------------------------------------------------- reliability (issue 10)
+
+@pytest.mark.parametrize("signal, warning", [
+    (np.zeros(22050 * 3, dtype=np.float32), "silent"),
+    (np.full(22050 * 3, 0.5, dtype=np.float32), "no signal (DC only)"),
+    (tone(0.05), "too short: 0.05 s"),
+])
+def test_audio_without_signal_gets_a_warning_and_no_confident_genre(cnn_path, tmp_path, signal, warning):
+    model = load_model(cnn_path, device="cpu")
+    bad = write(tmp_path / "bad.wav", signal)
+    good = write(tmp_path / "good.wav", tone(3.0, freq=220))
+    r_bad, r_good = predict_files(model, [bad, good], progress=False)
+    assert r_bad.warning == warning and r_bad.error is None and r_bad.genre is None
+    assert r_bad.confidence == pytest.approx(1 / len(CLASSES)) and r_bad.top_k == []
+    assert list(r_bad.probabilities.values()) == pytest.approx([1 / len(CLASSES)] * len(CLASSES))
+    assert r_good.warning is None and r_good.genre in CLASSES
+    assert results_table([r_bad, r_good]).genre.tolist()[0] == f"({warning})"
+
+
+def test_huge_samples_are_a_per_file_error_not_a_nan(cnn_path, tmp_path):
+    model = load_model(cnn_path, device="cpu")
+    y = tone(3.0)
+    y[5000] = 1e20
+    huge = write(tmp_path / "huge.wav", y, subtype="FLOAT")
+    good = write(tmp_path / "good.wav", tone(3.0, freq=220))
+    r_huge, r_good = predict_files(model, [huge, good], progress=False)
+    assert "absurd sample values" in r_huge.error
+    assert r_good == predict_files(model, [good], progress=False)[0]
+
+
+def test_long_files_are_scored_on_the_models_excerpt(cnn_path, tmp_path):
+    model = load_model(cnn_path, device="cpu")
+    path = write(tmp_path / "long.wav", np.concatenate([tone(4.0, freq=220), tone(2.0, freq=880), tone(4.0, freq=220)]))
+    model.max_seconds = 2.0
+    capped = predict_files(model, [path], progress=False)[0]
+    assert capped.seconds == pytest.approx(2.0)
+    direct = model.predict_logmels([model.logmel(load_audio_excerpt(path, 4.0, 2.0))])[0]
+    assert [capped.probabilities[c] for c in CLASSES] == pytest.approx(direct.tolist(), abs=1e-5)
+    assert predict_files(model, [path], progress=False, max_seconds=None)[0].seconds == pytest.approx(10.0)
+
+
+def load_audio_excerpt(path, offset, seconds):
+    from muzo_lib.audio import load_audio
+
+    return load_audio(path, 22050, offset=offset, duration=seconds)
+
+
+def test_model_kind_is_read_from_content_not_name(cnn_path, tmp_path):
+    import shutil
+
+    renamed = shutil.copy(cnn_path, tmp_path / "actually_a_network.skops")
+    assert isinstance(load_model(renamed, device="cpu"), NetworkPredictor)

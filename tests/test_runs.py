@@ -1,4 +1,7 @@
 import json
+import os
+import stat
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -71,3 +74,63 @@ def test_atomic_json_never_half_written(tmp_path):
         atomic_write_json(target, {"a": object()})
     assert json.loads(target.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+# ---------------------------------------------------------------- reliability (issue 10)
+
+def _touch_later(path):
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+
+
+def test_a_new_genre_folder_is_noticed_and_the_run_rebuilt(tmp_path):
+    data = tiny_dataset(tmp_path / "data", genres=("rock", "pop"), per_genre=4)
+    first = prepare_run(data, tmp_path / "run")
+    assert first.classes == ["pop", "rock"] and first.dataset_changes == ""
+    tiny_dataset(data, genres=("jazz",), per_genre=4)
+    again = prepare_run(data, tmp_path / "run")
+    assert again.classes == ["jazz", "pop", "rock"] and len(again.tracks) == 12
+    assert again.dataset_changes == "files: 4 added"
+    assert prepare_run(data, tmp_path / "run").dataset_changes == ""  # now up to date
+
+
+def test_a_removed_or_edited_file_is_noticed(tmp_path):
+    data = tiny_dataset(tmp_path / "data", per_genre=4)
+    prepare_run(data, tmp_path / "run")
+    (data / "rock" / "rock_0.wav").unlink()
+    after_removal = prepare_run(data, tmp_path / "run")
+    assert after_removal.dataset_changes == "files: 1 removed"
+    assert "rock/rock_0" not in set(after_removal.tracks.track_id)
+    assert all(Path(p).is_file() for p in after_removal.tracks.path)  # no [Errno 2] later
+    _touch_later(data / "pop" / "pop_1.wav")
+    assert prepare_run(data, tmp_path / "run").dataset_changes == "files: 1 modified"
+
+
+def test_a_manifest_without_a_file_list_is_rebuilt(tmp_path):
+    data = tiny_dataset(tmp_path / "data", per_genre=4)
+    prepare_run(data, tmp_path / "run")
+    meta_path = tmp_path / "run" / "dataset.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["files"]  # as written before runs kept one
+    meta_path.write_text(json.dumps(meta))
+    assert "no file list" in prepare_run(data, tmp_path / "run").dataset_changes
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = atomic_write_json(tmp_path / "m.json", {"a": 1})
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        os.umask(0o077)
+        assert stat.S_IMODE(atomic_write_json(tmp_path / "p.json", {}).stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
+
+
+def test_default_train_run_dir_is_outside_any_checkout(tmp_path, monkeypatch):
+    from muzo_lib.paths import default_train_run_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    a = default_train_run_dir(tmp_path / "data", tmp_path / "models" / "cnn.pt")
+    assert a.parent == tmp_path / "cache" / "muzo" / "runs" and a.name.startswith("cnn-")
+    assert default_train_run_dir(tmp_path / "other", tmp_path / "models" / "cnn.pt") != a
