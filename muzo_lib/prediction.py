@@ -25,11 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from .audio import AUDIO_EXTENSIONS, AudioDecodeError, load_audio
 from .progress import progress_bar
-from .spectrogram import LogMelSpectrogram
 
 
 class ModelLoadError(ValueError):
@@ -89,6 +87,7 @@ class NetworkPredictor(GenrePredictor):
     """
 
     def __init__(self, checkpoint, device=None, precision="auto", batch_size: int = 64, path=None):
+        from .spectrogram import LogMelSpectrogram
         from .training import resolve_device
 
         self.checkpoint = checkpoint
@@ -105,10 +104,12 @@ class NetworkPredictor(GenrePredictor):
         self.front_end = LogMelSpectrogram(self.mel_config)
         self.path = Path(path) if path else None
 
-    @torch.inference_mode()
     def logmel(self, waveform: np.ndarray) -> np.ndarray:
         """dB log-mel ``(n_mels, frames)`` of one waveform (float32)."""
-        return self.front_end(torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32))).numpy()
+        import torch  # here, not at the top: the .onnx path through this module never imports torch
+
+        with torch.inference_mode():
+            return self.front_end(torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32))).numpy()
 
     def prepare(self, waveform: np.ndarray) -> np.ndarray:
         return self.logmel(waveform)
@@ -131,7 +132,6 @@ class NetworkPredictor(GenrePredictor):
     def predict_waveforms(self, waveforms: list[np.ndarray]) -> np.ndarray:
         return self.predict_logmels([self.logmel(y) for y in waveforms])
 
-    @torch.inference_mode()
     def attention(self, logmel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Hybrid networks only: attention weights over time for each segment of ``logmel``.
 
@@ -140,6 +140,8 @@ class NetworkPredictor(GenrePredictor):
             step ``j`` of segment ``i`` covers input frames ``starts[i] + j * frames_per_step``
             onward (see :meth:`HybridCNNRNN.frames_per_step`).
         """
+        import torch
+
         from .training import track_segments
 
         if self.kind != "hybrid":
@@ -150,7 +152,8 @@ class NetworkPredictor(GenrePredictor):
         if len(segments) > 1 and starts[-1] + self.frames > length:
             starts[-1] = length - self.frames
         self.model.float().to("cpu")
-        _, weights = self.model(torch.from_numpy(segments), return_attention=True)
+        with torch.inference_mode():
+            _, weights = self.model(torch.from_numpy(segments), return_attention=True)
         return weights.float().numpy(), starts
 
 
@@ -186,21 +189,29 @@ def load_model(path: str | os.PathLike, device=None) -> GenrePredictor:
     """Open a saved model of any kind as a :class:`GenrePredictor`.
 
     Args:
-        path: a network checkpoint (``.pt``/``.pth``, from training or ``muzo train``) or a
-            Random Forest file (``.skops``); relative paths hang from the project root.
+        path: a network checkpoint (``.pt``/``.pth``, from training or ``muzo train``), a
+            Random Forest file (``.skops``) or an exported network (``.onnx``, run by
+            onnxruntime without importing torch); relative paths hang from the project root.
         device: for networks: ``None`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``.
 
     Raises:
         FileNotFoundError: no such file.
         ModelLoadError: the file is neither kind of Muzo model (one line, saying why).
     """
-    from .checkpoints import CheckpointError, load_checkpoint
-    from .forest import ModelFormatError, MusicGenreClassifier
+    from .onnx_predictor import OnnxModelError, OnnxPredictor, looks_like_onnx
     from .paths import resolve_path
 
     path = resolve_path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model file")
+    if looks_like_onnx(path):  # before the imports below: this path never imports torch
+        try:
+            return OnnxPredictor(path)
+        except OnnxModelError as exc:
+            raise ModelLoadError(str(exc)) from None
+    from .checkpoints import CheckpointError, load_checkpoint
+    from .forest import ModelFormatError, MusicGenreClassifier
+
     if _is_skops(path):
         try:
             return ForestPredictor(MusicGenreClassifier.load_model(path), path)
@@ -272,8 +283,6 @@ def predict_files(model: GenrePredictor, paths, top_k: int = 3, batch_files: int
         ``probabilities`` ({genre: p}), ``seconds`` (audio length), ``error`` (``None``,
         or a one-line reason when the file could not be read; then the others are ``None``).
     """
-    from .features import FeatureError
-
     paths = [Path(p) for p in paths]
     if top_k < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}")
@@ -283,7 +292,7 @@ def predict_files(model: GenrePredictor, paths, top_k: int = 3, batch_files: int
         try:
             y = load_audio(path, model.sample_rate, duration=duration)
             return model.prepare(y), len(y) / model.sample_rate, None
-        except (AudioDecodeError, FeatureError, OSError) as exc:
+        except (AudioDecodeError, OSError) + _prepare_errors(model) as exc:
             return None, None, f"{type(exc).__name__}: {exc}" if isinstance(exc, OSError) else str(exc)
 
     results: list[dict] = []
@@ -302,6 +311,16 @@ def predict_files(model: GenrePredictor, paths, top_k: int = 3, batch_files: int
             bar.update(len(batch))
     bar.close()
     return results
+
+
+def _prepare_errors(model: GenrePredictor) -> tuple:
+    """A model's per-file errors beyond decoding (features only for the forest: importing
+    them costs numba and torch, which the network and .onnx paths do not need)."""
+    if isinstance(model, ForestPredictor):
+        from .features import FeatureError
+
+        return (FeatureError,)
+    return ()
 
 
 def _score_batch(model: GenrePredictor, batch: list, top_k: int) -> list[dict]:
