@@ -284,3 +284,37 @@ def device_chunks(rate: int | None = None, chunk_seconds: float = 0.1, device=No
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
+
+
+# ---------------------------------------------------------------- reading a stream's updates
+
+def updates_frame(updates: list[dict], classes: list[str]):
+    """Updates as a table: ``time_s``, ``genre`` (``None`` when silent), ``confidence``,
+    ``raw_genre``, ``silent``, ``compute_ms`` and one smoothed probability column per class."""
+    import pandas as pd
+
+    rows = [{"time_s": u["time_s"], "genre": u["genre"], "confidence": u["confidence"], "raw_genre": u["raw_genre"],
+             "silent": u["silent"], "compute_ms": u["compute_ms"],
+             **{c: (u["probabilities"] or {}).get(c, np.nan) for c in classes}} for u in updates]
+    return pd.DataFrame(rows, columns=["time_s", "genre", "confidence", "raw_genre", "silent", "compute_ms", *classes])
+
+
+def switch_delays(updates: list[dict], truth: list[tuple]) -> list[dict]:
+    """How long the stream's genre took to follow each change of the true genre.
+
+    Args:
+        updates: from :meth:`StreamingClassifier.run` / ``push``, in time order.
+        truth: the true parts ``[(start_s, end_s, genre), ...]``, in time order.
+
+    Returns:
+        One dict per boundary between parts of different genres: ``at_s`` (the boundary),
+        ``from``, ``to``, and ``delay_s``: time from the boundary to the first update (at or
+        after it, before the part ends) whose genre is the new one; ``None`` if none was.
+    """
+    out = []
+    for (_, _, before), (start, end, after) in zip(truth, truth[1:]):
+        if before == after:
+            continue
+        hit = next((u["time_s"] for u in updates if start <= u["time_s"] <= end and u["genre"] == after), None)
+        out.append({"at_s": start, "from": before, "to": after, "delay_s": None if hit is None else hit - start})
+    return out
