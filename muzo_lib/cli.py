@@ -275,8 +275,11 @@ def _update_line(update: dict, as_json: bool) -> str:
 def _export(args) -> int:
     from pathlib import Path
 
-    from .checkpoints import CheckpointError
-    from .export import export_onnx
+    try:
+        from .checkpoints import CheckpointError
+        from .export import export_onnx
+    except ModuleNotFoundError as exc:
+        raise ValueError(f"exporting needs the {exc.name} package, which is not installed") from None
 
     model = Path(args.model).expanduser().resolve()
     output = Path(args.output).expanduser().resolve()
@@ -286,6 +289,8 @@ def _export(args) -> int:
         raise ValueError(f"--output should end in .onnx, got {output.name}")
     try:
         export_onnx(model, output)
+    except ModuleNotFoundError as exc:
+        raise ValueError(f"exporting needs the {exc.name} package, which is not installed (pip install 'muzo[onnx]')") from None
     except CheckpointError as exc:
         raise ValueError(f"{exc} (only network checkpoints, .pt, can be exported)") from None
     print(f"exported {model.name} to {output} ({output.stat().st_size / 1e6:.1f} MB, onnxruntime runs it without torch)")

@@ -209,8 +209,12 @@ def load_model(path: str | os.PathLike, device=None) -> GenrePredictor:
             return OnnxPredictor(path)
         except OnnxModelError as exc:
             raise ModelLoadError(str(exc)) from None
-    from .checkpoints import CheckpointError, load_checkpoint
-    from .forest import ModelFormatError, MusicGenreClassifier
+    try:
+        from .checkpoints import CheckpointError, load_checkpoint
+        from .forest import ModelFormatError, MusicGenreClassifier
+    except ModuleNotFoundError as exc:  # a deployment with onnxruntime only
+        raise ModelLoadError(f"{path.name}: this kind of model needs the {exc.name} package, which is not installed "
+                             "(exported .onnx models run with onnxruntime alone)") from None
 
     if _is_skops(path):
         try:

@@ -176,3 +176,23 @@ def test_cli_export_refuses_files_that_are_not_network_checkpoints(tmp_path):
     wav = write(tmp_path / "a.wav", tone(0.5))
     done = _muzo("export", "--model", wav, "--output", tmp_path / "a.onnx")
     assert done.returncode == 2 and "only network checkpoints" in done.stderr and not (tmp_path / "a.onnx").exists()
+
+
+def test_without_torch_a_pt_model_and_export_fail_in_one_line_and_onnx_still_works(exported, tmp_path):
+    wav = write(tmp_path / "a.wav", tone(1.0))
+    script = f"""
+import contextlib, io, sys
+sys.modules["torch"] = None                      # as in a deployment with onnxruntime only
+from muzo_lib.cli import main
+err = io.StringIO()
+with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+    codes = [main(["predict", {str(wav)!r}, "--model", {str(exported["cnn"][0])!r}]),
+             main(["export", "--model", {str(exported["cnn"][0])!r}, "--output", {str(tmp_path / "x.onnx")!r}]),
+             main(["predict", {str(wav)!r}, "--model", {str(exported["cnn"][1])!r}, "--no-progress"])]
+print(codes)
+print(err.getvalue())
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    codes, *lines = [line for line in run.stdout.splitlines() if line.strip()]
+    assert codes == "[2, 2, 0]", run.stdout + run.stderr
+    assert "needs the torch package" in lines[0] and "needs the torch package" in lines[1] and len(lines) == 2
