@@ -3,11 +3,13 @@
     python benchmarks/bench_stream.py [--files N] [--repeats R] [--stream-seconds S]
 
 1. Front end for the ONNX path, one log-mel of 30 s and of 3 s: numpy (what Muzo uses) vs
-   an onnxruntime graph with the ONNX STFT operator vs the torch module.
+   an onnxruntime graph with the ONNX STFT operator, in a child process without torch (torch's
+   idle worker threads would slow numpy down), then the torch module here.
 2. ``StreamingClassifier`` on a generated mix pushed in 0.1 s chunks at 44.1 kHz (resampled
    to 22050 Hz), 3 s window, 1 s hop, for the CNN and the hybrid, through torch (.pt) and
-   onnxruntime (.onnx): compute per update (median, 95th percentile; target <= 50 ms =
-   5% of the hop) and the real-time factor (compute time / audio time).
+   onnxruntime (.onnx), one thread each as ``muzo listen`` runs them: compute per update
+   (median, 95th percentile; target <= 50 ms = 5% of the hop) and the real-time factor
+   (wall time of all pushes / audio time).
 3. ``muzo predict`` on 30 s files, .pt vs .onnx: one file warm in-process, one file as a
    whole process (``python -m muzo_lib.cli predict FILE --model M --json``), a folder (files/s),
    and the largest probability difference between the two (torch in float32).
@@ -27,18 +29,13 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from muzo_lib import synth  # noqa: E402
-from muzo_lib.checkpoints import save_checkpoint  # noqa: E402
-from muzo_lib.export import export_onnx  # noqa: E402
-from muzo_lib.models import CNNConfig, HybridCNNRNN, HybridConfig, SpectrogramCNN  # noqa: E402
 from muzo_lib.numpy_frontend import NumpyLogMel  # noqa: E402
 from muzo_lib.prediction import NetworkPredictor, load_model, measure_latency, predict_files  # noqa: E402
-from muzo_lib.spectrogram import LogMelSpectrogram, MelConfig  # noqa: E402
-from muzo_lib.streaming import StreamingClassifier  # noqa: E402
+from muzo_lib.streaming import StreamingClassifier, limit_threads  # noqa: E402
 
 SR, N_CLASSES = 22050, 10
 
@@ -65,18 +62,38 @@ def stft_graph(front: NumpyLogMel):
     return lambda y: session.run(None, {"signal": np.pad(y, (half, half))[None, :, None]})[0]
 
 
-def bench_front_end(repeats: int):
-    numpy_front = NumpyLogMel()
-    onnx_stft = stft_graph(numpy_front)
-    torch_front = LogMelSpectrogram(MelConfig())
-    print("\n1. log-mel front end (ms, median)")
-    print(f"{'clip':8s} {'numpy':>8s} {'ONNX STFT':>10s} {'torch':>8s}   (ONNX STFT: mel power only, no dB)")
+def front_end_times(repeats: int, with_torch: bool) -> dict:
+    """Median ms of one log-mel of 30 s and of 3 s: numpy and ONNX STFT, or the torch module."""
+    out = {}
     for seconds in (30, 3):
         y = synth.render_track("rock", "punk", seed=seconds, duration=seconds)
-        with torch.inference_mode():
-            times = [measure_latency(lambda: f(y), repeats=repeats * 4)["median_ms"]
-                     for f in (numpy_front, onnx_stft, lambda y: torch_front(torch.from_numpy(y)))]
-        print(f"{seconds:4d} s   {times[0]:8.2f} {times[1]:10.2f} {times[2]:8.2f}")
+        if with_torch:
+            import torch
+
+            from muzo_lib.spectrogram import LogMelSpectrogram, MelConfig
+
+            front = LogMelSpectrogram(MelConfig())
+            with torch.inference_mode():
+                out[f"torch {seconds}"] = measure_latency(lambda: front(torch.from_numpy(y)), repeats=repeats * 4)["median_ms"]
+        else:
+            numpy_front = NumpyLogMel()
+            onnx_stft = stft_graph(numpy_front)
+            out[f"numpy {seconds}"] = measure_latency(lambda: numpy_front(y), repeats=repeats * 4)["median_ms"]
+            out[f"onnx {seconds}"] = measure_latency(lambda: onnx_stft(y), repeats=repeats * 4)["median_ms"]
+    return out
+
+
+def bench_front_end(repeats: int):
+    import json
+
+    child = subprocess.run([sys.executable, __file__, "--front-end-child", "--repeats", str(repeats)],
+                           capture_output=True, text=True, check=True)
+    times = json.loads(child.stdout) | front_end_times(repeats, with_torch=True)
+    print("\n1. log-mel front end (ms, median; numpy and ONNX STFT in a process without torch)")
+    print(f"{'clip':8s} {'numpy':>8s} {'ONNX STFT':>10s} {'torch':>8s}   (ONNX STFT: mel power only, no dB)")
+    for seconds in (30, 3):
+        print(f"{seconds:4d} s   {times[f'numpy {seconds}']:8.2f} {times[f'onnx {seconds}']:10.2f} "
+              f"{times[f'torch {seconds}']:8.2f}")
 
 
 def generated_mix(seconds: float) -> np.ndarray:
@@ -97,6 +114,7 @@ def bench_stream(models: dict, seconds: float) -> None:
     print(f"\n2. streaming {seconds:.0f} s pushed in 0.1 s chunks at 44.1 kHz, window 3 s, hop 1 s (ms per update)")
     print(f"{'model':18s} {'updates':>8s} {'median':>8s} {'p95':>8s} {'max':>8s} {'real-time factor':>17s}   target <= 50 ms")
     for name, model in models.items():
+        limit_threads(model, 1)
         stream = StreamingClassifier(model, input_rate=44100, window_seconds=3.0, hop_seconds=1.0)
         stream.push(mix[:44100 * 4])                    # warm-up: thread pools, first-call set-up
         stream.reset()
@@ -106,6 +124,7 @@ def bench_stream(models: dict, seconds: float) -> None:
         ms = np.array([u["compute_ms"] for u in updates])
         print(f"{name:18s} {len(updates):8d} {np.median(ms):8.1f} {np.percentile(ms, 95):8.1f} {ms.max():8.1f} "
               f"{wall / (len(mix) / 44100):17.4f}")
+        limit_threads(model, None if name.endswith("onnx") else os.cpu_count())
 
 
 def process_ms(argv: list[str], repeats: int) -> float:
@@ -124,8 +143,20 @@ def main():
     parser.add_argument("--files", type=int, default=16, help="30 s files in the folder (default 16)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (default 5)")
     parser.add_argument("--stream-seconds", type=float, default=60.0, help="length of the streamed mix (default 60)")
+    parser.add_argument("--front-end-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.front_end_child:
+        import json
+
+        print(json.dumps(front_end_times(args.repeats, with_torch=False)))
+        return
     import onnxruntime
+    import torch
+
+    from muzo_lib.checkpoints import save_checkpoint
+    from muzo_lib.export import export_onnx
+    from muzo_lib.models import CNNConfig, HybridCNNRNN, HybridConfig, SpectrogramCNN
+    from muzo_lib.spectrogram import MelConfig
 
     print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), onnxruntime {onnxruntime.__version__}, "
           f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")

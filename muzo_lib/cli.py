@@ -191,6 +191,8 @@ def _add_listen_and_export(commands) -> None:
     listen.add_argument("--as-fast-as-possible", action="store_true",
                         help="file SOURCE: do not wait for real time (for tests and batch use)")
     listen.add_argument("--device", default=None, help="networks: cpu or cuda (default: cuda when present)")
+    listen.add_argument("--threads", type=_positive_int, default=1,
+                        help="CPU threads for the network (default: 1; a window is too small to share out)")
     listen.add_argument("--input-device", default=None, metavar="NAME_OR_INDEX",
                         help="no SOURCE: the sounddevice input to open (default: the system's default input)")
     listen.set_defaults(handler=_listen)
@@ -211,7 +213,7 @@ def _listen(args) -> int:
     from pathlib import Path
 
     from .prediction import load_model
-    from .streaming import StreamingClassifier, device_chunks, file_chunks, pcm_chunks
+    from .streaming import StreamingClassifier, device_chunks, file_chunks, limit_threads, pcm_chunks
 
     if args.rate is not None and args.source not in (None, "-"):
         raise ValueError("--rate is for '-' (stdin) and the microphone; a file says its own rate")
@@ -221,6 +223,7 @@ def _listen(args) -> int:
     if args.source not in (None, "-") and not Path(args.source).expanduser().is_file():
         raise FileNotFoundError(f"{args.source}: no such audio file")
     model = load_model(Path(args.model).expanduser().resolve(), device=args.device)
+    limit_threads(model, args.threads)
     if args.source == "-":
         rate = args.rate or 22050
         chunks = pcm_chunks(sys.stdin.buffer, rate)
@@ -237,15 +240,16 @@ def _listen(args) -> int:
         rate, chunks = first[1], _prepend(first, chunks)
     stream = StreamingClassifier(model, input_rate=rate, window_seconds=args.window, hop_seconds=args.hop,
                                  smoothing=args.smoothing, top_k=args.top_k)
+    interrupted = False
     try:
         for update in stream.run(chunks):
             print(_update_line(update, args.json), flush=True)
-    except KeyboardInterrupt:
-        pass                                          # Ctrl-C is how a live stream ends
+    except KeyboardInterrupt:                         # Ctrl-C is how a live stream ends
+        interrupted = True
     except BrokenPipeError:                           # `muzo listen ... | head`: the reader left
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    if stream.received == 0:
+    if stream.received == 0 and not interrupted:
         raise ValueError("no audio received" + (" on standard input (expected raw float32 mono PCM)"
                                                 if args.source == "-" else ""))
     if not args.json:

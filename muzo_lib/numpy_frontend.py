@@ -81,8 +81,14 @@ class NumpyLogMel:
         (128, 44)
     """
 
-    #: frames per FFT block: keeps temporaries in cache (a 30 s clip at once is slower)
-    FRAMES_PER_CHUNK = 256
+    #: Frames per block. Small blocks keep each filter product under OpenBLAS's threading
+    #: threshold, so it runs on the calling thread: on the busy 2-core machine (load ~10) a
+    #: 30 s log-mel took 456 ms with 256-frame blocks (BLAS threads waiting for each other)
+    #: and 21 ms with 32; a 3 s window 28 ms and 0.6 ms.
+    FRAMES_PER_CHUNK = 32
+
+    #: mel bands per block of the banded filter product
+    BANDS_PER_GROUP = 16
 
     def __init__(self, sample_rate: int = 22050, n_fft: int = 2048, hop_length: int = 512, n_mels: int = 128,
                  fmin: float = 0.0, fmax: float | None = None, top_db: float | None = 80.0):
@@ -90,6 +96,15 @@ class NumpyLogMel:
         self.top_db = top_db
         self.window = hann_window(n_fft)
         self.filters_t = np.ascontiguousarray(mel_filter_bank(sample_rate, n_fft, n_mels, fmin, fmax).T)
+        # The filter bank is banded: each block of bands touches a narrow range of FFT bins, so
+        # multiplying only those ranges does ~8x fewer operations than the dense product (as
+        # LogMelSpectrogram does).
+        self._blocks = []
+        for start in range(0, n_mels, self.BANDS_PER_GROUP):
+            block = self.filters_t[:, start:start + self.BANDS_PER_GROUP]
+            used = np.flatnonzero(block.any(axis=1))
+            lo, hi = (int(used[0]), int(used[-1]) + 1) if len(used) else (0, 1)
+            self._blocks.append((start, lo, hi, np.ascontiguousarray(block[lo:hi])))
 
     @classmethod
     def from_settings(cls, settings: dict) -> NumpyLogMel:
@@ -108,8 +123,10 @@ class NumpyLogMel:
         out = np.empty((len(frames), self.n_mels), dtype=np.float32)
         for s in range(0, len(frames), self.FRAMES_PER_CHUNK):
             spectrum = np.fft.rfft(frames[s:s + self.FRAMES_PER_CHUNK] * self.window, axis=-1)
-            power = np.square(spectrum.real) + np.square(spectrum.imag)
-            np.matmul(power.astype(np.float32, copy=False), self.filters_t, out=out[s:s + self.FRAMES_PER_CHUNK])
+            power = (np.square(spectrum.real) + np.square(spectrum.imag)).astype(np.float32, copy=False)
+            rows = out[s:s + self.FRAMES_PER_CHUNK]
+            for start, lo, hi, weights in self._blocks:
+                rows[:, start:start + weights.shape[1]] = power[:, lo:hi] @ weights
         return out
 
     def __call__(self, waveform: np.ndarray) -> np.ndarray:

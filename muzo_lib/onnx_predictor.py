@@ -74,15 +74,7 @@ class OnnxPredictor:
         except ImportError:
             raise OnnxModelError("onnxruntime is not installed: pip install onnxruntime (or muzo[onnx])") from None
         self.path = Path(path)
-        options = ort.SessionOptions()
-        options.log_severity_level = 3          # errors only: no start-up chatter on stderr
-        if threads:
-            options.intra_op_num_threads = int(threads)
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types, with multi-line messages
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise OnnxModelError(f"{self.path.name}: not a readable ONNX model ({first[:160]})") from None
+        self.session = self._session(ort, threads)
         meta = self.session.get_modelmeta().custom_metadata_map
         if meta.get("muzo_format") != FORMAT:
             raise OnnxModelError(f"{self.path.name}: an ONNX model, but not one exported by Muzo "
@@ -101,6 +93,23 @@ class OnnxPredictor:
         self.batch_size = batch_size
         self.front_end = NumpyLogMel.from_settings(self.mel_settings)
         self.input_name = self.session.get_inputs()[0].name
+
+    def _session(self, ort, threads: int | None):
+        options = ort.SessionOptions()
+        options.log_severity_level = 3          # errors only: no start-up chatter on stderr
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        try:
+            return ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types, with multi-line messages
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise OnnxModelError(f"{self.path.name}: not a readable ONNX model ({first[:160]})") from None
+
+    def set_threads(self, threads: int | None) -> None:
+        """Re-open the session with ``threads`` intra-op threads (``None``: onnxruntime's default)."""
+        import onnxruntime as ort
+
+        self.session = self._session(ort, threads)
 
     # -- the GenrePredictor interface
 

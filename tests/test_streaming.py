@@ -134,6 +134,23 @@ def test_every_model_kind_streams_and_the_update_is_the_windows_own_prediction(m
         assert updates[-1]["genre"] in CLASSES and all(u["compute_ms"] > 0 for u in updates)
 
 
+def test_limit_threads_sets_onnxruntime_and_torch_threads_without_changing_results(models, onnx_model):
+    from muzo_lib.streaming import limit_threads
+
+    y = tone(1.5)
+    onnx = load_model(onnx_model)
+    before = onnx.predict_waveforms([y])
+    limit_threads(onnx, 1)
+    assert onnx.session.get_session_options().intra_op_num_threads == 1
+    assert np.array_equal(onnx.predict_waveforms([y]), before)
+    threads = torch.get_num_threads()
+    try:
+        limit_threads(load_model(models["cnn"], device="cpu"), 1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_the_stream_follows_a_genre_switch_within_window_plus_hop(tmp_path):
     """Two clips of different 'genres' joined (a low and a high register), through a real
     trained model (a Random Forest on the hand-made features)."""
