@@ -283,3 +283,20 @@ def test_listen_without_a_source_says_clearly_why_there_is_no_microphone(onnx_mo
     err = done.stderr.decode()
     assert done.returncode == 2 and err.count("\n") == 1
     assert any(word in err for word in ("sounddevice", "PortAudio", "no audio input device")), err
+
+
+def test_listen_ends_cleanly_on_ctrl_c(onnx_model, tmp_path):
+    """A file played at real speed, interrupted after its first update: status 0, no traceback."""
+    import signal
+
+    path = write(tmp_path / "long.wav", tone(30.0, freq=300))
+    proc = subprocess.Popen([sys.executable, "-m", "muzo_lib.cli", "listen", str(path), "--model", str(onnx_model)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert first.split()[:2] == ["1.0", "s"]                          # the 1 s training crop is the window
+    assert proc.returncode == 0 and "Traceback" not in err and "update(s) over" in err
