@@ -209,9 +209,11 @@ def load_model(path: str | os.PathLike, device=None) -> GenrePredictor:
             return OnnxPredictor(path)
         except OnnxModelError as exc:
             raise ModelLoadError(str(exc)) from None
-    try:
-        from .checkpoints import CheckpointError, load_checkpoint
-        from .forest import ModelFormatError, MusicGenreClassifier
+    try:  # each kind imports only what it needs: scikit-learn for forests, torch for networks
+        if _is_skops(path):
+            from .forest import ModelFormatError, MusicGenreClassifier
+        else:
+            from .checkpoints import CheckpointError, load_checkpoint
     except ModuleNotFoundError as exc:  # a deployment with onnxruntime only
         raise ModelLoadError(f"{path.name}: this kind of model needs the {exc.name} package, which is not installed "
                              "(exported .onnx models run with onnxruntime alone)") from None
