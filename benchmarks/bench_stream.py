@@ -57,7 +57,9 @@ def stft_graph(front: NumpyLogMel):
     graph = helper.make_graph(nodes, "stft_mel", [helper.make_tensor_value_info("signal", TensorProto.FLOAT, [1, None, 1])],
                               [helper.make_tensor_value_info("mel", TensorProto.FLOAT, [1, None, front.n_mels])], constants)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")   # as OnnxPredictor runs
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     half = front.n_fft // 2
     return lambda y: session.run(None, {"signal": np.pad(y, (half, half))[None, :, None]})[0]
 
@@ -127,15 +129,19 @@ def bench_stream(models: dict, seconds: float) -> None:
         limit_threads(model, None if name.endswith("onnx") else os.cpu_count())
 
 
-def process_ms(argv: list[str], repeats: int) -> float:
+def process_ms(argvs: list[list[str]], repeats: int) -> list[float]:
+    """Median wall time (ms) of each whole process; the commands alternate, so a change of
+    machine load falls on both alike."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run(argv, check=True, capture_output=True, env=env)          # OS file cache warm
-    times = []
+    for argv in argvs:
+        subprocess.run(argv, check=True, capture_output=True, env=env)      # OS file cache warm
+    times = [[] for _ in argvs]
     for _ in range(repeats):
-        start = time.perf_counter()
-        subprocess.run(argv, check=True, capture_output=True, env=env)
-        times.append(1000 * (time.perf_counter() - start))
-    return float(np.median(times))
+        for argv, t in zip(argvs, times):
+            start = time.perf_counter()
+            subprocess.run(argv, check=True, capture_output=True, env=env)
+            t.append(1000 * (time.perf_counter() - start))
+    return [float(np.median(t)) for t in times]
 
 
 def main():
@@ -187,8 +193,8 @@ def main():
             pt_model, onnx_model = models[f"{kind} torch"], models[f"{kind} onnx"]
             warm = [measure_latency(lambda: predict_files(m, files[:1], progress=False), repeats=args.repeats)["median_ms"]
                     for m in (pt_model, onnx_model)]
-            proc = [process_ms([sys.executable, "-m", "muzo_lib.cli", "predict", str(files[0]), "--model", str(p), "--json"],
-                               args.repeats) for p in (pt, onnx_path)]
+            proc = process_ms([[sys.executable, "-m", "muzo_lib.cli", "predict", str(files[0]), "--model", str(p), "--json"]
+                               for p in (pt, onnx_path)], args.repeats)
             folder = [len(files) / (measure_latency(lambda: predict_files(m, files, progress=False), repeats=2,
                                                     warmup=1)["median_ms"] / 1000) for m in (pt_model, onnx_model)]
             float32 = NetworkPredictor(pt_model.checkpoint, device="cpu", precision=False)
