@@ -1,8 +1,10 @@
 """Predict genres of new audio with any saved Muzo model, one file, a folder or a long recording.
 
 :func:`load_model` opens a model file of any kind (a CNN or hybrid network checkpoint
-``.pt``, a Random Forest ``.skops`` file) and returns a :class:`GenrePredictor` with one
-interface: ``classes`` and ``predict_waveforms(list of waveforms) -> (n, n_classes)``.
+``.pt``, a Random Forest ``.skops`` file, an exported ``.onnx`` network) and returns a
+:class:`GenrePredictor` with one interface: ``classes`` and
+``predict_waveforms(list of waveforms) -> (n, n_classes)``. Importing this module does not
+import torch (networks import it when loaded), so the ``.onnx`` path stays torch-free.
 On top of it:
 
 - :func:`predict_files`: many files, decoded in threads, the segments of several files
