@@ -24,9 +24,12 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported where a table is made: the .onnx JSON path never needs it
+    import pandas as pd
 
 from .audio import AUDIO_EXTENSIONS, AudioDecodeError, load_audio
 from .progress import progress_bar
@@ -181,6 +184,8 @@ class ForestPredictor(GenrePredictor):
     def predict_prepared(self, items: list[dict]) -> np.ndarray:
         if not items:
             return np.zeros((0, len(self.classes)))
+        import pandas as pd
+
         return self.model.predict_proba(pd.DataFrame(items))
 
     def predict_waveforms(self, waveforms: list[np.ndarray]) -> np.ndarray:
@@ -362,6 +367,8 @@ def prediction_dict(probs: np.ndarray, classes: list[str], top_k: int = 3) -> di
 
 def results_table(results: list[dict], top_k: int = 3) -> pd.DataFrame:
     """:func:`predict_files` results as a table: file, genre, confidence %, runners-up, error."""
+    import pandas as pd
+
     rows = []
     for r in results:
         if r["error"]:
@@ -416,6 +423,8 @@ def genre_over_time(model: GenrePredictor, audio, window_seconds: float = 10.0, 
         windows = [y[s:s + win] for s in starts]
         probs = np.concatenate([model.predict_waveforms(windows[i:i + batch_windows])
                                 for i in range(0, len(windows), batch_windows)])
+    import pandas as pd
+
     frame = pd.DataFrame(probs, columns=model.classes)
     frame.insert(0, "confidence", probs.max(axis=1))
     frame.insert(0, "genre", [model.classes[i] for i in probs.argmax(axis=1)])

@@ -137,7 +137,7 @@ def _muzo(*args, **kwargs):
                           **kwargs)
 
 
-def test_cli_export_then_predict_and_listen_never_import_torch(exported, tmp_path):
+def test_cli_export_then_predict_json_and_listen_import_neither_torch_nor_pandas(exported, tmp_path):
     out = tmp_path / "cli.onnx"
     done = _muzo("export", "--model", exported["cnn"][0], "--output", out)
     assert done.returncode == 0 and out.is_file(), done.stderr
@@ -153,7 +153,7 @@ from muzo_lib.prediction import load_model
 from muzo_lib.streaming import StreamingClassifier
 model = load_model({str(out)!r})
 StreamingClassifier(model, input_rate=44100).push([0.1] * 88200)
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "librosa", "sklearn", "numba"))
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "librosa", "sklearn", "numba", "pandas"))
 print(json.dumps({{"heavy": heavy, "lines": buffer.getvalue().count(chr(10))}}))
 """
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
