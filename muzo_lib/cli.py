@@ -86,21 +86,33 @@ def main(argv: list[str] | None = None) -> int:
                             "one per GPU; see docs/distributed.md for several machines)")
     train.set_defaults(handler=_train)
 
+    _add_listen_and_export(commands)
+
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
-    from .course import CourseError
     try:
         return args.handler(args) or 0
     except BrokenPipeError:  # `muzo predict ... | head`: the reader left; say nothing more
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail too
         return 1
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, ValueError, CourseError) as exc:
+    except _user_errors() as exc:
         print(f"muzo {args.command}: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"muzo {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _user_errors() -> tuple:
+    """Exceptions that mean bad input or a failed notebook: one line, status 2.
+
+    Evaluated only when an exception is being matched, and without importing the course
+    machinery (which imports torch): a CourseError exists only if the course module ran.
+    """
+    course = sys.modules.get(f"{__package__}.course")
+    return (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, ValueError) + \
+        ((course.CourseError,) if course else ())
 
 
 def _course(args) -> int:
@@ -261,6 +273,139 @@ def _train_here(args, output, data_dir, world) -> int:
              if test and test["n"] else "no test tracks")
     if world.is_main:
         print(f"saved {args.architecture} model to {out['path']} ({score})")
+    return 0
+
+
+def _add_listen_and_export(commands) -> None:
+    listen = commands.add_parser(
+        "listen", help="classify a live stream: a pipe, a file played as a stream, or the microphone",
+        description="Classify audio as it arrives and print the genre every hop: SOURCE '-' reads raw float32 mono "
+                    "PCM at --rate from standard input; a file path plays the file as a stream (at real speed, or "
+                    "--as-fast-as-possible); no SOURCE opens the default input device (needs sounddevice). "
+                    "Probabilities are smoothed over recent windows (--smoothing). Ctrl-C ends.",
+        epilog="example: ffmpeg -i radio.m3u8 -f f32le -ac 1 -ar 22050 - | muzo listen - --model cnn.pt")
+    listen.add_argument("source", nargs="?", default=None, metavar="SOURCE",
+                        help="'-' (raw float32 PCM on stdin), an audio file, or nothing (the microphone)")
+    listen.add_argument("--model", required=True, metavar="PATH", help="model file: .pt, .skops or .onnx")
+    listen.add_argument("--rate", type=_positive_int, default=None, metavar="HZ",
+                        help="sample rate of stdin PCM (default: 22050) or of the microphone (default: its own)")
+    listen.add_argument("--window", type=_positive_float, default=None, metavar="S",
+                        help="seconds of audio scored per update (default: the model's training crop)")
+    listen.add_argument("--hop", type=_positive_float, default=1.0, metavar="S", help="seconds between updates (default: 1)")
+    listen.add_argument("--smoothing", type=float, default=0.5,
+                        help="weight of the past in the moving average of probabilities, 0 to <1 (default: 0.5)")
+    listen.add_argument("--top-k", type=_positive_int, default=3, metavar="K", help="genres listed per update (default: 3)")
+    listen.add_argument("--json", action="store_true", help="one JSON object per update (JSON lines)")
+    listen.add_argument("--as-fast-as-possible", action="store_true",
+                        help="file SOURCE: do not wait for real time (for tests and batch use)")
+    listen.add_argument("--device", default=None, help="networks: cpu or cuda (default: cuda when present)")
+    listen.add_argument("--threads", type=_positive_int, default=1,
+                        help="CPU threads for the network (default: 1; a window is too small to share out)")
+    listen.add_argument("--input-device", default=None, metavar="NAME_OR_INDEX",
+                        help="no SOURCE: the sounddevice input to open (default: the system's default input)")
+    listen.set_defaults(handler=_listen)
+
+    export = commands.add_parser(
+        "export", help="export a network checkpoint to ONNX (predict without PyTorch)",
+        description="Write a CNN or hybrid checkpoint as an ONNX file whose metadata carries the classes and the "
+                    "log-mel settings; `muzo predict` and `muzo listen` then run it with onnxruntime, without torch.",
+        epilog="example: muzo export --model runs/course/models/cnn.pt --format onnx --output cnn.onnx")
+    export.add_argument("--model", required=True, metavar="PATH", help="network checkpoint (.pt)")
+    export.add_argument("--format", default="onnx", choices=("onnx",), help="output format (default: onnx)")
+    export.add_argument("--output", required=True, metavar="PATH", help="file to write (.onnx)")
+    export.set_defaults(handler=_export)
+
+
+def _listen(args) -> int:
+    import os
+    from pathlib import Path
+
+    from .prediction import load_model
+    from .streaming import StreamingClassifier, device_chunks, file_chunks, limit_threads, pcm_chunks
+
+    if args.rate is not None and args.source not in (None, "-"):
+        raise ValueError("--rate is for '-' (stdin) and the microphone; a file says its own rate")
+    if args.source == "-" and sys.stdin.isatty():
+        raise ValueError("standard input is a terminal: pipe raw float32 mono PCM in, e.g. "
+                         "ffmpeg -i FILE -f f32le -ac 1 -ar 22050 - | muzo listen - --model M")
+    if args.source not in (None, "-") and not Path(args.source).expanduser().is_file():
+        raise FileNotFoundError(f"{args.source}: no such audio file")
+    model = load_model(Path(args.model).expanduser().resolve(), device=args.device)
+    limit_threads(model, args.threads)
+    if args.source == "-":
+        rate = args.rate or 22050
+        chunks = pcm_chunks(sys.stdin.buffer, rate)
+    elif args.source is None:
+        device = int(args.input_device) if args.input_device and args.input_device.isdigit() else args.input_device
+        chunks = device_chunks(args.rate, device=device)
+        first = next(chunks)                          # opens the device: errors surface here, in one line
+        rate, chunks = first[1], _prepend(first, chunks)
+    else:
+        chunks = file_chunks(Path(args.source).expanduser(), realtime=not args.as_fast_as_possible)
+        first = next(chunks, None)
+        if first is None:
+            raise ValueError(f"{args.source}: no audio frames")
+        rate, chunks = first[1], _prepend(first, chunks)
+    stream = StreamingClassifier(model, input_rate=rate, window_seconds=args.window, hop_seconds=args.hop,
+                                 smoothing=args.smoothing, top_k=args.top_k)
+    interrupted = False
+    try:
+        for update in stream.run(chunks):
+            print(_update_line(update, args.json), flush=True)
+    except KeyboardInterrupt:                         # Ctrl-C is how a live stream ends
+        interrupted = True
+    except BrokenPipeError:                           # `muzo listen ... | head`: the reader left
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    if stream.received == 0 and not interrupted:
+        raise ValueError("no audio received" + (" on standard input (expected raw float32 mono PCM)"
+                                                if args.source == "-" else ""))
+    if not args.json:
+        print(f"{stream.updates} update(s) over {stream.time_s:.1f} s of audio with {model.kind} model "
+              f"{Path(model.path).name}", file=sys.stderr)
+    return 0
+
+
+def _prepend(first, rest):
+    yield first
+    yield from rest
+
+
+def _update_line(update: dict, as_json: bool) -> str:
+    import json
+
+    if as_json:
+        payload = {k: update[k] for k in ("time_s", "genre", "confidence", "silent", "rms_dbfs", "raw_genre")}
+        payload["top_k"] = None if update["top_k"] is None else [{"genre": g, "probability": p} for g, p in update["top_k"]]
+        return json.dumps(payload)
+    if update["silent"]:
+        return f"{update['time_s']:8.1f} s  (silence, {update['rms_dbfs']:.0f} dBFS)"
+    also = ", ".join(f"{g} {100 * p:.0f}%" for g, p in update["top_k"][1:])
+    return f"{update['time_s']:8.1f} s  {update['genre']:<12} {100 * update['confidence']:5.1f}%" + (f"  ({also})" if also else "")
+
+
+def _export(args) -> int:
+    from pathlib import Path
+
+    try:
+        from .checkpoints import CheckpointError
+        from .export import export_onnx
+    except ModuleNotFoundError as exc:
+        raise ValueError(f"exporting needs the {exc.name} package, which is not installed") from None
+
+    model = Path(args.model).expanduser().resolve()
+    output = Path(args.output).expanduser().resolve()
+    if not model.is_file():
+        raise FileNotFoundError(f"{args.model}: no such model file")
+    if output.suffix != ".onnx":
+        raise ValueError(f"--output should end in .onnx, got {output.name}")
+    try:
+        export_onnx(model, output)
+    except ModuleNotFoundError as exc:
+        raise ValueError(f"exporting needs the {exc.name} package, which is not installed (pip install 'muzo[onnx]')") from None
+    except CheckpointError as exc:
+        raise ValueError(f"{exc} (only network checkpoints, .pt, can be exported)") from None
+    print(f"exported {model.name} to {output} ({output.stat().st_size / 1e6:.1f} MB, onnxruntime runs it without torch)")
     return 0
 
 

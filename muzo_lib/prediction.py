@@ -1,8 +1,10 @@
 """Predict genres of new audio with any saved Muzo model, one file, a folder or a long recording.
 
 :func:`load_model` opens a model file of any kind (a CNN or hybrid network checkpoint
-``.pt``, a Random Forest ``.skops`` file) and returns a :class:`GenrePredictor` with one
-interface: ``classes`` and ``predict_waveforms(list of waveforms) -> (n, n_classes)``.
+``.pt``, a Random Forest ``.skops`` file, an exported ``.onnx`` network) and returns a
+:class:`GenrePredictor` with one interface: ``classes`` and
+``predict_waveforms(list of waveforms) -> (n, n_classes)``. Importing this module does not
+import torch (networks import it when loaded), so the ``.onnx`` path stays torch-free.
 On top of it:
 
 - :func:`predict_files`: many files, decoded in threads, the segments of several files
@@ -20,15 +22,16 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import torch
+
+if TYPE_CHECKING:  # pandas is imported where a table is made: the .onnx JSON path never needs it
+    import pandas as pd
 
 from .audio import AUDIO_EXTENSIONS, AudioDecodeError, load_audio, signal_problem
 from .prediction_result import Prediction
 from .progress import progress_bar
-from .spectrogram import LogMelSpectrogram
 
 
 class ModelLoadError(ValueError):
@@ -102,6 +105,7 @@ class NetworkPredictor(GenrePredictor):
 
     def __init__(self, checkpoint, device=None, precision="auto", batch_size: int = 64, path=None):
         from .devices import resolve_device
+        from .spectrogram import LogMelSpectrogram
 
         self.checkpoint = checkpoint
         self.model = checkpoint.model.eval()
@@ -118,11 +122,13 @@ class NetworkPredictor(GenrePredictor):
         self.path = Path(path) if path else None
         self.duration = checkpoint.extra.get("duration") or None
 
-    @torch.inference_mode()
     def logmel(self, waveform: np.ndarray) -> np.ndarray:
         """dB log-mel ``(n_mels, frames)`` of one waveform (float32), computed in chunks so a
         long recording needs no padded copy of itself (:meth:`LogMelSpectrogram.forward_long`)."""
-        return self.front_end.forward_long(torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32))).numpy()
+        import torch  # here, not at the top: the .onnx path through this module never imports torch
+
+        with torch.inference_mode():
+            return self.front_end.forward_long(torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32))).numpy()
 
     def prepare(self, waveform: np.ndarray) -> np.ndarray:
         return self.logmel(waveform)
@@ -145,7 +151,6 @@ class NetworkPredictor(GenrePredictor):
     def predict_waveforms(self, waveforms: list[np.ndarray]) -> np.ndarray:
         return self.predict_logmels([self.logmel(y) for y in waveforms])
 
-    @torch.inference_mode()
     def attention(self, logmel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Hybrid networks only: attention weights over time for each segment of ``logmel``.
 
@@ -154,6 +159,8 @@ class NetworkPredictor(GenrePredictor):
             step ``j`` of segment ``i`` covers input frames ``starts[i] + j * frames_per_step``
             onward (see :meth:`HybridCNNRNN.frames_per_step`).
         """
+        import torch
+
         from .training import track_segments
 
         if self.kind != "hybrid":
@@ -164,7 +171,8 @@ class NetworkPredictor(GenrePredictor):
         if len(segments) > 1 and starts[-1] + self.frames > length:
             starts[-1] = length - self.frames
         self.model.float().to("cpu")
-        _, weights = self.model(torch.from_numpy(segments), return_attention=True)
+        with torch.inference_mode():
+            _, weights = self.model(torch.from_numpy(segments), return_attention=True)
         return weights.float().numpy(), starts
 
 
@@ -196,6 +204,8 @@ class ForestPredictor(GenrePredictor):
     def predict_prepared(self, items: list[dict]) -> np.ndarray:
         if not items:
             return np.zeros((0, len(self.classes)))
+        import pandas as pd
+
         return self.model.predict_proba(pd.DataFrame(items))
 
     def predict_waveforms(self, waveforms: list[np.ndarray]) -> np.ndarray:
@@ -206,19 +216,34 @@ def load_model(path: str | os.PathLike, device=None) -> GenrePredictor:
     """Open a saved model of any kind as a :class:`GenrePredictor`.
 
     Args:
-        path: a network checkpoint (``.pt``/``.pth``, from training or ``muzo train``) or a
-            Random Forest file (``.skops``); relative paths hang from the project root.
+        path: a network checkpoint (``.pt``/``.pth``, from training or ``muzo train``), a
+            Random Forest file (``.skops``) or an exported network (``.onnx``, run by
+            onnxruntime without importing torch); relative paths hang from the project root.
         device: for networks: ``None`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``.
 
     Raises:
         FileNotFoundError: no such file.
         ModelLoadError: the file is neither kind of Muzo model (one line, saying why).
     """
-    from .checkpoints import CheckpointError, load_checkpoint
-    from .forest import ModelFormatError, MusicGenreClassifier
+    from .onnx_predictor import OnnxModelError, OnnxPredictor, looks_like_onnx
+
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model file")
+    if looks_like_onnx(path):  # before the imports below: this path never imports torch
+        try:
+            return OnnxPredictor(path)
+        except OnnxModelError as exc:
+            raise ModelLoadError(str(exc)) from None
+    try:  # each kind imports only what it needs: scikit-learn for forests, torch for networks
+        if _is_skops(path):
+            from .forest import ModelFormatError, MusicGenreClassifier
+        else:
+            from .checkpoints import CheckpointError, load_checkpoint
+    except ModuleNotFoundError as exc:  # a deployment with onnxruntime only
+        raise ModelLoadError(f"{path.name}: this kind of model needs the {exc.name} package, which is not installed "
+                             "(exported .onnx models run with onnxruntime alone)") from None
+
     if _is_skops(path):
         try:
             return ForestPredictor(MusicGenreClassifier.load_model(path), path)
@@ -300,8 +325,6 @@ def predict_files(model: GenrePredictor, paths, top_k: int = 3, batch_files: int
         ``genre`` is ``None``, its probabilities uniform and its ``confidence``
         ``1 / n_classes``, so no file without a signal ever gets a confident answer.
     """
-    from .features import FeatureError
-
     paths = [Path(p) for p in paths]
     if top_k < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}")
@@ -315,7 +338,7 @@ def predict_files(model: GenrePredictor, paths, top_k: int = 3, batch_files: int
             warning = signal_problem(y, model.sample_rate)
             item = _NoSignal(warning) if warning else model.prepare(y)
             return item, len(y) / model.sample_rate, None
-        except (AudioDecodeError, FeatureError, OSError) as exc:
+        except (AudioDecodeError, OSError) + _prepare_errors(model) as exc:
             return None, None, f"{type(exc).__name__}: {exc}" if isinstance(exc, OSError) else str(exc)
 
     results: list[Prediction] = []
@@ -334,6 +357,16 @@ def predict_files(model: GenrePredictor, paths, top_k: int = 3, batch_files: int
             bar.update(len(batch))
     bar.close()
     return results
+
+
+def _prepare_errors(model: GenrePredictor) -> tuple:
+    """A model's per-file errors beyond decoding (features only for the forest: importing
+    them costs numba and torch, which the network and .onnx paths do not need)."""
+    if isinstance(model, ForestPredictor):
+        from .features import FeatureError
+
+        return (FeatureError,)
+    return ()
 
 
 class _NoSignal:
@@ -362,9 +395,11 @@ def _score_batch(model: GenrePredictor, batch: list, top_k: int) -> list[Predict
     return out
 
 
-def results_table(results: list[Prediction], top_k: int = 3) -> pd.DataFrame:
-    """:func:`predict_files` results as a table: file, genre, confidence %, runners-up, error.
-    A file without a signal shows its warning in brackets as its genre, e.g. ``(silent)``."""
+def results_table(results: list[Prediction], top_k: int = 3):
+    """:func:`predict_files` results as a table (a pandas DataFrame): file, genre, confidence %,
+    runners-up, error. A file without a signal shows its warning in brackets as its genre, e.g. ``(silent)``."""
+    import pandas as pd
+
     rows = []
     for r in results:
         if not r.ok:
@@ -421,6 +456,8 @@ def genre_over_time(model: GenrePredictor, audio, window_seconds: float = 10.0, 
         windows = [y[s:s + win] for s in starts]
         probs = np.concatenate([model.predict_waveforms(windows[i:i + batch_windows])
                                 for i in range(0, len(windows), batch_windows)])
+    import pandas as pd
+
     frame = pd.DataFrame(probs, columns=model.classes)
     frame.insert(0, "confidence", probs.max(axis=1))
     frame.insert(0, "genre", [model.classes[i] for i in probs.argmax(axis=1)])

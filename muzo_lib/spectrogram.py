@@ -15,10 +15,11 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-import librosa
 import numpy as np
 import torch
 from torch import nn
+
+from .numpy_frontend import mel_filter_bank
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,7 @@ class LogMelSpectrogram(nn.Module):
     def __init__(self, config: MelConfig | None = None, **overrides):
         super().__init__()
         self.config = config = MelConfig(**{**(asdict(config) if config else {}), **overrides})
-        mel = torch.from_numpy(librosa.filters.mel(sr=config.sample_rate, n_fft=config.n_fft,
-                                                   n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax))
+        mel = torch.from_numpy(mel_filter_bank(config.sample_rate, config.n_fft, config.n_mels, config.fmin, config.fmax))
         self.register_buffer("window", torch.hann_window(config.n_fft, periodic=True), persistent=False)
         # The filter bank is banded: each group of bands touches a narrow range of FFT bins.
         # Multiplying only those ranges does ~8x fewer operations than the dense product.
@@ -164,6 +164,8 @@ def power_to_db(power: torch.Tensor, top_db: float | None = 80.0, amin: float = 
 
 def librosa_logmel(y: np.ndarray, config: MelConfig | None = None) -> np.ndarray:
     """The reference: librosa's log-mel of a 1-D waveform with the same settings."""
+    import librosa
+
     cfg = config or MelConfig()
     S = librosa.feature.melspectrogram(y=y, sr=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
                                        n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax, pad_mode="constant")

@@ -51,6 +51,7 @@ from .devices import autocast_dtype, precision_name, resolve_device
 from .distributed import DistInfo, all_gather_objects, all_reduce_sum, init_distributed, training_device
 from .evaluation import classification_metrics, track_probabilities
 from .models import config_to_dict
+from .numpy_frontend import pad_frames, track_segments  # torch-free: shared with the onnxruntime predictor
 from .progress import progress_bar
 from .spectrogram import LogMelSpectrogram, MelConfig
 
@@ -244,29 +245,6 @@ class WaveformCropDataset(Dataset):
         y = stretch_and_shift(y, self.mel.sample_rate, self.augment, rng)
         return torch.from_numpy(fix_length(y, int(round(self.seconds * self.mel.sample_rate))).copy()), \
             int(self.tracks.labels[t])
-
-
-def pad_frames(logmel: np.ndarray, frames: int) -> np.ndarray:
-    """Pad a too-short log-mel on the right with its own floor (silence in dB, not 0 dB)."""
-    if logmel.shape[-1] >= frames:
-        return logmel
-    floor = logmel.min() if logmel.size else -80.0
-    return np.pad(logmel, ((0, 0), (0, frames - logmel.shape[-1])), constant_values=floor)
-
-
-def track_segments(logmel: np.ndarray, frames: int) -> np.ndarray:
-    """Consecutive ``frames``-long segments covering a track ``(n_segments, n_mels, frames)``.
-
-    A tail longer than half a segment gets one more segment aligned to the track's end;
-    a track shorter than one segment is padded with its floor.
-    """
-    length = logmel.shape[-1]
-    if length <= frames:
-        return pad_frames(logmel, frames)[None]
-    starts = list(range(0, length - frames + 1, frames))
-    if length - (starts[-1] + frames) > frames // 2:
-        starts.append(length - frames)
-    return np.stack([logmel[:, s:s + frames] for s in starts])
 
 
 # ---------------------------------------------------------------- evaluation

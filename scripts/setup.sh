@@ -14,6 +14,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "muzo: installing dependencies into .venv (a few minutes the first time)"
   .venv/bin/python -m pip install --quiet --upgrade pip
   # torch is pinned in pyproject.toml (torch==2.13.0): on a CPU machine that is the CPU build.
-  .venv/bin/python -m pip install --quiet -e ".[test,lab]"
+  # [onnx]: onnx + onnxruntime, so the export and no-torch prediction tests run; [lab]: JupyterLab.
+  .venv/bin/python -m pip install --quiet -e ".[test,onnx,lab]"
   echo "$want" > "$stamp"
 fi

@@ -5,7 +5,8 @@ from pathlib import Path
 import tomllib
 
 REPO = Path(__file__).resolve().parent.parent
-CONDA_NAMES = {"torch": "pytorch", "soundfile": "pysoundfile", "soxr": "soxr-python", "jupyter-client": "jupyter_client"}
+CONDA_NAMES = {"torch": "pytorch", "soundfile": "pysoundfile", "soxr": "soxr-python", "jupyter-client": "jupyter_client",
+               "sounddevice": "python-sounddevice"}
 CONDA_ONLY = {"python", "pip", "jupyterlab", "torchaudio"}  # tools, and the optional cross-check
 
 
@@ -26,7 +27,8 @@ def _conda_dependencies() -> set[str]:
 def test_environment_yml_lists_the_same_dependencies_as_pyproject():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     wanted = {CONDA_NAMES.get(_name(d), _name(d)) for d in project["dependencies"]}
-    wanted |= {_name(d) for d in project["optional-dependencies"]["test"]}
+    wanted |= {CONDA_NAMES.get(_name(d), _name(d)) for extra in ("test", "onnx", "listen")
+               for d in project["optional-dependencies"][extra]}
     conda = _conda_dependencies()
     assert conda - CONDA_ONLY == wanted, (
         f"only in environment.yml: {sorted(conda - CONDA_ONLY - wanted)}; "

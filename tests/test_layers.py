@@ -10,7 +10,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "muzo_lib"
 
 #: lowest first; a module may import modules of its own layer or lower ones
 LAYERS = [
-    ["paths", "progress", "timing", "prediction_result"],
+    ["paths", "progress", "timing", "prediction_result", "numpy_frontend"],
+    ["onnx_predictor"],
     ["audio"],
     ["datasets"],
     ["splits", "evaluation"],
@@ -24,7 +25,7 @@ LAYERS = [
     ["models", "augment", "distributed", "devices"],
     ["checkpoints"],
     ["training"],
-    ["prediction"],
+    ["prediction", "streaming", "export"],
     ["ensemble"],
     ["course_models"],
     ["classifiers", "cnn_model_training"],

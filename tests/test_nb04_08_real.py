@@ -57,6 +57,8 @@ def test_nb08_prediction_on_real_clips(run_notebook, real_data_dir, real_run_dir
     assert re.search(r"[\d.]+% of \d+ test files predicted right by the cnn model", text)
     assert re.search(r"\d+ windows over 0.5 minutes", text)
     assert re.search(r"cnn: \d+ ms per 30 s file", text)
+    assert re.search(r"It followed \d+ of \d+ genre changes", text) and "real-time factor" in text
+    assert re.search(r"largest probability difference from PyTorch \(float32\) over \d+ test files", text)
     predictions = pd.read_csv(real_run_dir / "predictions_cnn.csv")
     assert predictions.predicted.notna().all() and len(predictions) > 0
     assert "empty file (0 bytes)" in text  # the demo folder's broken files are reported, not fatal

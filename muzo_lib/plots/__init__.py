@@ -9,7 +9,7 @@ can save it; notebooks write ``from muzo_lib import plots`` and call ``plots.plo
 - :mod:`.training`: learning curves of one run or several, the learning rate, train/valid
   gap against a knob, misclassified tracks, the head comparison;
 - :mod:`.evaluation`: confusion matrix, model and split comparisons, per-file probabilities;
-- :mod:`.timeline`: genre over time, where the attention looks.
+- :mod:`.timeline`: genre over time, a live stream's updates, where the attention looks.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from .audio import plot_class_balance, plot_durations, plot_waveforms
 from .evaluation import plot_confusion_matrix, plot_model_comparison, plot_probability_bars, plot_split_comparison
 from .features import plot_feature_correlations, plot_feature_distributions, plot_feature_importance
 from .spectrograms import plot_logmels, plot_mel_filterbank, plot_setting_variations, plot_stft_to_logmel, show_logmel
-from .timeline import plot_attention, plot_genre_over_time
+from .timeline import plot_attention, plot_genre_over_time, plot_stream
 from .training import (
     misclassified,
     plot_gap,
@@ -31,5 +31,5 @@ __all__ = ["misclassified", "plot_attention", "plot_class_balance", "plot_confus
            "plot_feature_correlations", "plot_feature_distributions", "plot_feature_importance", "plot_gap",
            "plot_genre_over_time", "plot_head_comparison", "plot_learning_curves", "plot_learning_rate",
            "plot_logmels", "plot_mel_filterbank", "plot_misclassified", "plot_model_comparison",
-           "plot_probability_bars", "plot_setting_variations", "plot_split_comparison", "plot_stft_to_logmel",
+           "plot_probability_bars", "plot_setting_variations", "plot_split_comparison", "plot_stft_to_logmel", "plot_stream",
            "plot_waveforms", "show_logmel"]

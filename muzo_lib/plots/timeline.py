@@ -1,5 +1,5 @@
-"""Figures along a recording's time axis: the predicted genre of a sliding window, and
-where the hybrid network's attention looks."""
+"""Figures along a recording's time axis: the predicted genre of a sliding window, a live
+stream's updates, and where the hybrid network's attention looks."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -68,5 +68,28 @@ def plot_attention(examples: list[dict], mel_config, frames_per_step: int, segme
         twin.set_ylabel("attention", color="cyan")
         ax.set_xlim(0, seconds)
     grid[-1, 0].set_xlabel("Time (seconds)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_stream(frame: pd.DataFrame, classes: list[str], truth: list[tuple] | None = None, title: str = "live stream"):
+    """The genre a stream reported at each update (a step line over time, from
+    :func:`muzo_lib.streaming.updates_frame`) against the true parts ``[(start_s, end_s, genre), ...]``,
+    with the confidence below. Silent updates leave a gap."""
+    fig, (ax, conf) = plt.subplots(2, 1, figsize=(11, 4.2), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    row = {c: i for i, c in enumerate(classes)}
+    if truth:
+        for start, end, g in truth:
+            ax.hlines(row[g], start, end, color="0.75", linewidth=9, label="true" if start == truth[0][0] else None)
+    predicted = [row.get(g, np.nan) if isinstance(g, str) else np.nan for g in frame.genre]
+    ax.step(frame.time_s, predicted, where="post", color="C3", linewidth=1.8, label="stream (smoothed)")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_ylim(-0.5, len(classes) - 0.5)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    ax.set_title(title)
+    conf.step(frame.time_s, frame.confidence, where="post", color="C0")
+    conf.set_ylim(0, 1)
+    conf.set_ylabel("confidence")
+    conf.set_xlabel("stream time (s)")
     fig.tight_layout()
     return fig
