@@ -47,6 +47,7 @@ else:
     model = load_model(work + ("/cnn.pt" if path.startswith("network") else "/rf.skops"), device="cpu")
     cap = {"max_seconds": None} if path.endswith("-whole") else {}
     r = predict_files(model, [work + "/dataset/a/long.wav"], progress=False, **cap)[0]
+    r = r if isinstance(r, dict) else r.to_dict()  # older checkouts (MUZO_IMPORT_FROM) return dicts
     detail = {"genre": r["genre"], "seconds": r["seconds"], "error": r["error"]}
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"path": path, "muzo_lib": muzo_lib.__file__, "after_imports_mb": round(base),

@@ -109,7 +109,7 @@ def test_onnx_files_are_recognised_by_content_and_predicted_in_batches(exported,
     write(tmp_path / "a.wav", tone(2.0))
     (tmp_path / "broken.wav").write_text("not audio")
     results = predict_files(model, [tmp_path / "a.wav", tmp_path / "broken.wav"], progress=False)
-    assert results[0]["genre"] in CLASSES and results[0]["error"] is None and results[1]["error"]
+    assert results[0].genre in CLASSES and results[0].error is None and results[1].error
 
 
 def test_an_onnx_file_that_is_not_a_muzo_model_is_refused_in_one_line(tmp_path):
