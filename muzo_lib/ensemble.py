@@ -191,10 +191,12 @@ def ensemble_predict(audio_file, models: dict, fusion: ProbabilityFusion | None 
         ``{"file", "models": {name: Prediction}, "ensemble": Prediction, "method",
         "agreement"}`` (:class:`muzo_lib.prediction.Prediction`). The ensemble's
         ``confidence`` is the fused probability of the fused genre; ``agreement`` is the
-        share of members whose own top genre equals it.
+        share of members whose own top genre equals it. Audio without a signal (silence, DC,
+        a fraction of a second) is not scored: every prediction then has no genre and a ``warning``.
     """
-    from .audio import load_audio
-    from .prediction import Prediction, load_model
+    from .audio import load_audio, signal_problem
+    from .prediction import load_model
+    from .prediction_result import Prediction
 
     members = {n: (load_model(m) if isinstance(m, (str, os.PathLike)) else m) for n, m in models.items()}
     if not members:
@@ -205,7 +207,12 @@ def ensemble_predict(audio_file, models: dict, fusion: ProbabilityFusion | None 
     probs = {}
     for name, member in members.items():
         if member.sample_rate not in waves:
-            waves[member.sample_rate] = load_audio(audio_file, member.sample_rate)
+            y = waves[member.sample_rate] = load_audio(audio_file, member.sample_rate, max_seconds=member.max_seconds)
+            warning = signal_problem(y, member.sample_rate)
+            if warning:  # no signal, no genre: nobody votes
+                silent = Prediction.no_signal(classes, warning, path=str(audio_file), seconds=len(y) / member.sample_rate)
+                return {"file": str(audio_file), "models": dict.fromkeys(members, silent), "ensemble": silent,
+                        "method": fusion.method if fusion else "mean", "agreement": float("nan")}
         raw = member.predict_waveforms([waves[member.sample_rate]])
         probs[name] = align_probabilities(raw, member.classes, classes)
     if fusion is None:

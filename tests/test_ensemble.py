@@ -103,3 +103,11 @@ def test_ensemble_predict_reports_the_fused_probability_of_the_fused_genre(tmp_p
     assert genre == "rock" and confidence == pytest.approx(0.65)  # the seed's number: about no genre
 
 
+
+
+def test_ensemble_predict_gives_no_genre_for_silence(tmp_path):
+    silent = write(tmp_path / "silent.wav", np.zeros(22050 * 3, dtype=np.float32))
+    models = {"cnn": _Fixed(["jazz", "pop", "rock"], [0.1, 0.1, 0.8]), "rf": _Fixed(["rock", "jazz"], [0.9, 0.1])}
+    out = ensemble_predict(silent, models, classes=CLASSES)
+    assert out["ensemble"].genre is None and out["ensemble"].warning == "silent"
+    assert out["ensemble"].confidence == pytest.approx(1 / 3) and all(p.genre is None for p in out["models"].values())
