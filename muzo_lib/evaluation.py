@@ -69,4 +69,6 @@ def accuracy_interval(n_correct: int, n: int, confidence: float = 0.95) -> tuple
     p = n_correct / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(np.clip(100.0 * (centre - half), 0.0, 100.0)), float(np.clip(100.0 * (centre + half), 0.0, 100.0))
+    lo = 0.0 if n_correct == 0 else float(np.clip(100.0 * (centre - half), 0.0, 100.0))
+    hi = 100.0 if n_correct == n else float(np.clip(100.0 * (centre + half), 0.0, 100.0))
+    return lo, hi
