@@ -292,7 +292,7 @@ def train_embedding_model(run, name: str = "musicnn", config: EmbeddingConfig | 
     for part in ("valid", "test"):
         rows = split == part
         predicted = model.predict(X[rows]) if rows.any() else np.array([], dtype=object)
-        scores[part] = _scores(genres[rows], predicted, run.classes)
+        scores[part] = track_scores(genres[rows], predicted, run.classes)
     test = scores["test"]
     metrics = {"model": name, "architecture": "musicnn", "accuracy": test["accuracy"], "macro_f1": test["macro_f1"],
                "accuracy_interval": test["accuracy_interval"], "n": test["n"],
@@ -343,7 +343,7 @@ def cross_validate(X: np.ndarray, genres, classes: list[str], fold: np.ndarray, 
 
     Returns:
         dict with ``predicted`` (genre per row), ``probabilities`` (rows x ``classes``),
-        ``fold`` and the scores of :func:`_scores` (``accuracy``, ``accuracy_interval``,
+        ``fold`` and the scores of :func:`track_scores` (``accuracy``, ``accuracy_interval``,
         ``macro_f1``, ``n``, ``per_class``, ``confusion``) plus ``fold_accuracy`` (per fold).
     """
     X, genres = np.asarray(X), np.asarray(genres)
@@ -356,7 +356,7 @@ def cross_validate(X: np.ndarray, genres, classes: list[str], fold: np.ndarray, 
     predicted = np.asarray(classes, dtype=object)[probabilities.argmax(axis=1)]
     per_fold = [float(100 * np.mean(predicted[fold == k] == genres[fold == k])) for k in np.unique(fold)]
     return {"predicted": predicted, "probabilities": probabilities, "fold": fold, "fold_accuracy": per_fold,
-            **_scores(genres, predicted, classes)}
+            **track_scores(genres, predicted, classes)}
 
 
 def cross_validate_embeddings(run, folds: int = 5, group_by: str = "track", config: EmbeddingConfig | None = None,
@@ -377,8 +377,9 @@ def cross_validate_embeddings(run, folds: int = 5, group_by: str = "track", conf
     return {**result, "folds": folds, "group_by": group_by, "layer": layer}
 
 
-def _scores(genres, predicted, classes: list[str]) -> dict:
-    """Track-level scores with the accuracy's 95% Wilson interval (percent)."""
+def track_scores(genres, predicted, classes: list[str]) -> dict:
+    """Track-level scores of genre names ``predicted`` against ``genres``: :func:`classification_metrics`
+    plus ``accuracy_interval``, the accuracy's 95% Wilson interval (percent)."""
     index = {c: i for i, c in enumerate(classes)}
     y_true = np.array([index[str(g)] for g in genres], dtype=int)
     y_pred = np.array([index[str(g)] for g in predicted], dtype=int)
