@@ -206,6 +206,7 @@ def test_classifier_learns_and_round_trips_through_a_skops_file(tmp_path, head):
     X, y = separable()
     model = EmbeddingClassifier(head=head, max_iter=500).fit(X, y)
     assert (model.predict(X) == y).mean() == 1.0 and list(model.classes_) == ["jazz", "pop", "rock"]
+    assert model.n_learned_weights == {"logreg": 3 * 20 + 3, "mlp": 20 * 256 + 256 + 256 * 3 + 3}[head]
     path = model.save_model(tmp_path / "m.skops")
     loaded = EmbeddingClassifier.load_model(path)
     np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X))
@@ -306,3 +307,31 @@ def test_accuracy_interval_is_wilson_and_stays_in_range():
     with pytest.raises(ValueError):
         accuracy_interval(11, 10)
 
+
+
+# ---------------------------------------------------------------- baselines on the same folds
+
+def test_fold_run_tests_one_fold_and_keeps_validation_out_of_it(tmp_path):
+    from muzo_lib.pretrained.compare import fold_run
+
+    run = fake_run(tmp_path)
+    fold = cv_folds(run.tracks, 3)
+    part = fold_run(run, fold, 1)
+    assert (part.tracks.split == "test").to_numpy().tolist() == (fold == 1).tolist()
+    assert set(part.tracks.split[fold != 1]) == {"train", "valid"}
+    assert run.tracks.split.tolist() != part.tracks.split.tolist() and part.classes == run.classes
+
+
+def test_network_cross_validation_predicts_every_track_once(tmp_path):
+    from muzo_lib.pretrained.compare import cross_validate_network, handmade_baseline
+    from muzo_lib.spectrogram import MelConfig
+    from muzo_lib.training import TrainConfig
+
+    run = fake_run(tmp_path, n_per_genre=4)
+    fold = cv_folds(run.tracks, 2)
+    config = TrainConfig(epochs=1, crops_per_track=1, batch_size=8, progress=False, verbose=False)
+    result = cross_validate_network(run, fold, "cnn", MelConfig(n_mels=32), config)
+    assert result["n"] == len(run.tracks) and len(result["fold_accuracy"]) == 2
+    np.testing.assert_allclose(result["probabilities"].sum(1), 1.0, rtol=1e-4)
+    with pytest.raises(ValueError, match="unknown baseline"):
+        handmade_baseline("svm")

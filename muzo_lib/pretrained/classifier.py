@@ -129,6 +129,14 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         return X
 
     @property
+    def n_learned_weights(self) -> int:
+        """Weights and biases fitted on the training tracks (the scaler's means and scales excluded)."""
+        final = self.pipeline_[-1]
+        if isinstance(final, MLPClassifier):
+            return int(sum(w.size for w in final.coefs_) + sum(b.size for b in final.intercepts_))
+        return int(final.coef_.size + final.intercept_.size)
+
+    @property
     def embedding_config(self) -> EmbeddingConfig:
         return EmbeddingConfig(variant=self.variant, precision=self.precision)
 

@@ -36,7 +36,7 @@ def fold_run(run, fold: np.ndarray, k: int, valid_fraction: float = 0.15, seed: 
     genres = run.tracks.genre.to_numpy()
     for genre in np.unique(genres):
         rest = np.flatnonzero((fold != k) & (genres == genre))
-        n_valid = int(round(valid_fraction * len(rest))) if len(rest) > 2 else 0
+        n_valid = max(1, int(round(valid_fraction * len(rest)))) if len(rest) >= 2 else 0
         split[rng.choice(rest, n_valid, replace=False)] = "valid"
     if not (split == "valid").any():
         raise ValueError("too few tracks outside the test fold to keep any for validation")
