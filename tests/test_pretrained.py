@@ -335,3 +335,11 @@ def test_network_cross_validation_predicts_every_track_once(tmp_path):
     np.testing.assert_allclose(result["probabilities"].sum(1), 1.0, rtol=1e-4)
     with pytest.raises(ValueError, match="unknown baseline"):
         handmade_baseline("svm")
+
+
+def test_package_exports_resolve():
+    import muzo_lib.pretrained as pretrained
+
+    assert all(getattr(pretrained, name) is not None for name in pretrained.__all__)
+    with pytest.raises(AttributeError):
+        pretrained.no_such_name
