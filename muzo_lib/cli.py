@@ -58,9 +58,10 @@ def main(argv: list[str] | None = None) -> int:
                "          muzo train --data-dir my_music --architecture rf --cv 5      (cross-validation only)",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("--data-dir", required=True, metavar="DIR", help="dataset folder: one sub-folder per genre")
-    train.add_argument("--architecture", required=True, choices=("cnn", "hybrid", "rf"),
-                       help="cnn (spectrogram CNN), hybrid (CNN + BiLSTM + attention) or rf (Random Forest on "
-                            "hand-made features)")
+    train.add_argument("--architecture", required=True, choices=("cnn", "hybrid", "rf", "musicnn"),
+                       help="cnn (spectrogram CNN), hybrid (CNN + BiLSTM + attention), rf (Random Forest on "
+                            "hand-made features) or musicnn (logistic regression on embeddings of the pretrained "
+                            "musicnn network: the best choice for small datasets)")
     train.add_argument("--output", metavar="PATH",
                        help="model file to write (.pt for cnn/hybrid, .skops for rf); required unless --cv is given")
     train.add_argument("--cv", type=_positive_int, default=None, metavar="K",
@@ -181,11 +182,15 @@ def _train(args) -> int:
     if args.cv is not None and args.cv < 2:
         raise ValueError(f"--cv needs at least 2 folds, got {args.cv}")
     output = Path(args.output).expanduser().resolve() if args.output else None  # relative to where it runs
-    expected = ".skops" if args.architecture == "rf" else ".pt"
-    if output is not None and output.suffix not in ((".skops",) if args.architecture == "rf" else (".pt", ".pth")):
+    skops = args.architecture in ("rf", "musicnn")
+    expected = ".skops" if skops else ".pt"
+    if output is not None and output.suffix not in ((".skops",) if skops else (".pt", ".pth")):
         raise ValueError(f"--output for --architecture {args.architecture} should end in {expected}, got {output.name}")
-    if args.architecture == "rf" and (args.resume or args.nproc > 1 or launched_by_torchrun()):
-        raise ValueError("--resume, --nproc and torchrun are for networks (cnn, hybrid); a Random Forest trains in one go")
+    if args.architecture in ("rf", "musicnn") and (args.resume or args.nproc > 1 or launched_by_torchrun()):
+        raise ValueError(f"--resume, --nproc and torchrun are for networks trained here (cnn, hybrid); {args.architecture} "
+                         "trains in one go")
+    if args.architecture == "musicnn" and args.cv is not None:
+        raise ValueError("--cv for musicnn: use notebook 05 (cross_validate_embeddings); here --cv covers cnn, hybrid and rf")
     if args.resume and (output is None or not last_checkpoint_path(output).is_file()):
         raise FileNotFoundError("nothing to resume: " + (f"{last_checkpoint_path(output)} does not exist" if output
                                                            else "--resume needs --output"))

@@ -64,7 +64,8 @@ def course_train_config(**overrides) -> TrainConfig:
 
 #: Where the course notebooks leave each model, relative to the run folder
 #: (02: the Random Forest, 03: the CNN, 04: the hybrid; see :func:`train_on_run`).
-COURSE_MODELS = {"cnn": "models/cnn.pt", "hybrid": "models/hybrid.pt", "rf": "rf_model.skops"}
+COURSE_MODELS = {"cnn": "models/cnn.pt", "hybrid": "models/hybrid.pt", "rf": "rf_model.skops",
+                 "musicnn": "models/musicnn.skops"}
 
 
 def course_model_path(run, architecture: str) -> Path:
@@ -126,8 +127,10 @@ def train_member(run, architecture: str, path: str | os.PathLike | None = None, 
     if architecture == "rf":
         target = Path(path).expanduser() if path is not None else course_model_path(run, "rf")
         return _train_forest(run, target, seed, rf_params or {}, progress)
+    if architecture == "musicnn":
+        return _train_embedding_classifier(run, path, seed, progress)
     if architecture not in ("cnn", "hybrid"):
-        raise ValueError(f"unknown architecture {architecture!r}; choose cnn, hybrid or rf")
+        raise ValueError(f"unknown architecture {architecture!r}; choose cnn, hybrid, rf or musicnn")
     cfg = train_config or course_train_config()
     cfg = type(cfg)(**{**cfg.to_dict(), "progress": progress})
     mel = mel_config or MelConfig()
@@ -251,6 +254,22 @@ def _train_forest(run, path: Path, seed: int, params: dict, progress: bool) -> d
             "training_time": seconds, **scores}
 
 
+def _train_embedding_classifier(run, path, seed: int, progress: bool) -> dict:
+    """A logistic regression on musicnn embeddings (:mod:`muzo_lib.pretrained`), saved at ``path``
+    (default: the course's place in the run)."""
+    import shutil
+
+    from .pretrained.classifier import train_embedding_model
+
+    out = train_embedding_model(run, "musicnn", seed=seed, progress=progress, save=True)
+    target = Path(path).expanduser() if path is not None else Path(out["model_path"])
+    if target != Path(out["model_path"]):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(out["model_path"], target)
+    return {"architecture": "musicnn", "path": str(target), "parameters": None, "valid": out["valid"],
+            "test": out["test"]}
+
+
 def _run_seed(run) -> int:
     import json
 
@@ -276,6 +295,8 @@ def member_probabilities(run, members: dict, split: str, progress: bool = False)
     """
     from .features import run_features
     from .prediction import ForestPredictor, NetworkPredictor
+    from .pretrained.classifier import EmbeddingPredictor
+    from .pretrained.classifier import run_features as run_embeddings
 
     part = run.subset(split)
     out = {}
@@ -292,6 +313,10 @@ def member_probabilities(run, members: dict, split: str, progress: bool = False)
             if missing:
                 raise ValueError(f"{len(missing)} {split} tracks have no features: {missing[:3]}")
             probs = member.model.predict_proba(table.loc[part.track_id, list(member.model.feature_names_in_)])
+        elif isinstance(member, EmbeddingPredictor):  # musicnn embeddings, cached per track in the run
+            X = run_embeddings(run, member.model.embedding_config, member.model.layer, progress)
+            row = {t: i for i, t in enumerate(run.tracks.track_id)}
+            probs = member.model.predict_proba(X[[row[t] for t in part.track_id]])
         else:
             raise TypeError(f"member {name!r}: expected a GenrePredictor, got {type(member).__name__}")
         out[name] = align_probabilities(probs, member.classes, run.classes)
@@ -318,11 +343,12 @@ def network_summary(metrics_by_name: dict[str, dict]) -> pd.DataFrame:
 def cross_validate(run, architecture: str, k: int = 5, seed: int = 0, group_by: str = "auto",
                    train_config: TrainConfig | None = None, mel_config: MelConfig | None = None,
                    model_options: dict | None = None, rf_params: dict | None = None, progress: bool = True,
-                   log=None) -> dict:
+                   log=None, folds=None, logmels: dict | None = None) -> dict:
     """Grouped k-fold cross-validation of one model kind over all of a run's tracks.
 
-    Each fold is predicted by a model trained on the other folds (networks keep the next
-    fold aside to choose their epoch; the forest trains on all other folds), so every
+    Each fold is predicted by a model trained on the other folds (networks keep a
+    genre-stratified 15% of them aside to choose their epoch; the forest trains on all of
+    them), so every
     track is predicted exactly once by a model that never saw it: on a small real dataset
     this scores all its tracks instead of the 10-odd of a test split.
 
@@ -332,6 +358,9 @@ def cross_validate(run, architecture: str, k: int = 5, seed: int = 0, group_by: 
         k: folds; group_by: see :func:`muzo_lib.splits.grouped_folds`.
         train_config, mel_config, model_options, rf_params: as :func:`train_member`.
         log: called with one line per fold (e.g. ``print``); ``None``: silent.
+        folds: the fold of each of ``run.tracks`` (0..k-1), to compare models on the very same
+            folds; default: :func:`muzo_lib.splits.grouped_folds` with ``k``, ``seed``, ``group_by``.
+        logmels: ``run.logmels(mel_config)`` if already loaded.
 
     Returns:
         dict: ``accuracy``, ``macro_f1`` (pooled over every track, percent) with
@@ -346,20 +375,23 @@ def cross_validate(run, architecture: str, k: int = 5, seed: int = 0, group_by: 
 
     if architecture not in ("cnn", "hybrid", "rf"):
         raise ValueError(f"unknown architecture {architecture!r}; choose cnn, hybrid or rf")
-    folds, info = grouped_folds(run.tracks, k=k, seed=seed, group_by=group_by)
-    fold_of = dict(zip(folds.track_id, folds.fold))
+    if folds is None:
+        table, info = grouped_folds(run.tracks, k=k, seed=seed, group_by=group_by)
+        fold_of, protocol = dict(zip(table.track_id, table.fold)), info.note
+    else:
+        fold_of = dict(zip(run.tracks.track_id, (int(f) for f in folds)))
+        k, protocol = len(set(fold_of.values())), f"{len(set(fold_of.values()))}-fold cross-validation on given folds"
     mel = mel_config or MelConfig()
     cfg = train_config or course_train_config()
-    logmels = run.logmels(mel, progress=progress) if architecture != "rf" else None
+    if architecture != "rf" and logmels is None:
+        logmels = run.logmels(mel, progress=progress)
     rows, per_fold = [], []
+    in_fold = run.tracks.track_id.map(fold_of).to_numpy()
     for fold in range(k):
-        def side(track_id, fold=fold):
-            f = fold_of[track_id]
-            if f == fold:
-                return "test"
-            return "valid" if architecture != "rf" and f == (fold + 1) % k else "train"
-
-        fold_run = replace(run, tracks=run.tracks.assign(split=run.tracks.track_id.map(side)))
+        split = np.where(in_fold == fold, "test", "train").astype(object)
+        if architecture != "rf":
+            split[_validation_part(run.tracks, in_fold != fold, seed + fold)] = "valid"
+        fold_run = replace(run, tracks=run.tracks.assign(split=split))
         if architecture == "rf":
             names, probs = _forest_fold(fold_run, seed, rf_params or {}, progress)
         else:
@@ -383,7 +415,27 @@ def cross_validate(run, architecture: str, k: int = 5, seed: int = 0, group_by: 
     return {"architecture": architecture, "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],
             "accuracy_ci": ci["accuracy"], "macro_f1_ci": ci["macro_f1"], "n": len(predictions),
             "per_fold": per_fold, "predictions": predictions, "confusion": scores["confusion"],
-            "protocol": info.note}
+            "protocol": protocol}
+
+
+def _validation_part(tracks, outside: np.ndarray, seed: int, fraction: float = 0.15) -> np.ndarray:
+    """Indices of a genre-stratified ``fraction`` of the tracks outside the test fold, kept aside
+    to choose the network's epoch (grouped by artist where artists are known, so no artist
+    is on both sides of the epoch choice)."""
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for genre in sorted(set(tracks.genre[outside])):
+        rows = np.flatnonzero(outside & (tracks.genre == genre).to_numpy())
+        groups = tracks.artist.where(tracks.artist != "", tracks.track_id).to_numpy()[rows]
+        names = sorted(set(groups))
+        if len(names) < 2:
+            continue
+        rng.shuffle(names)
+        take = set(names[:max(1, int(round(fraction * len(names))))])
+        chosen += [r for r, g in zip(rows, groups) if g in take]
+    if not chosen:
+        raise ValueError("too few tracks outside the test fold to keep any for validation")
+    return np.asarray(chosen)
 
 
 def _forest_fold(run, seed: int, params: dict, progress: bool) -> tuple[list[str], np.ndarray]:

@@ -245,6 +245,10 @@ def load_model(path: str | os.PathLike, device=None) -> GenrePredictor:
                              "(exported .onnx models run with onnxruntime alone)") from None
 
     if _is_skops(path):
+        from .pretrained.classifier import EmbeddingPredictor, is_embedding_model
+
+        if is_embedding_model(path):  # a classifier on musicnn embeddings (muzo train --architecture musicnn)
+            return EmbeddingPredictor(path, device=device)
         try:
             return ForestPredictor(MusicGenreClassifier.load_model(path), path)
         except ModelFormatError as exc:
@@ -329,8 +333,8 @@ def predict_files(model: GenrePredictor, paths, top_k: int = 3, batch_files: int
     if top_k < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}")
     n_threads = n_threads or min(8, os.cpu_count() or 1)
-    duration = model.duration if duration is None else duration
-    cap = model.max_seconds if max_seconds is not None and max_seconds < 0 else max_seconds
+    duration = getattr(model, "duration", None) if duration is None else duration  # predictors may omit them
+    cap = getattr(model, "max_seconds", None) if max_seconds is not None and max_seconds < 0 else max_seconds
 
     def prepare(path):
         try:

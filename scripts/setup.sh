@@ -18,3 +18,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install --quiet -e ".[test,onnx,lab]"
   echo "$want" > "$stamp"
 fi
+# musicnn ships the pretrained weights of notebook 05 (muzo_lib.pretrained reads its checkpoint
+# files itself). Its metadata pins numpy<1.17 and tensorflow, which Muzo never needs and which do
+# not install on Python 3.11, so it is installed alone, checked on every run (not only when
+# pyproject.toml changes).
+if ! .venv/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('musicnn') != '0.1.0')" 2>/dev/null; then
+  echo "muzo: installing musicnn 0.1.0 (pretrained weights only, without TensorFlow)"
+  .venv/bin/python -m pip install --quiet --no-deps musicnn==0.1.0
+fi

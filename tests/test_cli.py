@@ -114,3 +114,17 @@ def test_train_cross_validates_every_track(trained, tmp_path):
 def test_help_of_each_subcommand(command):
     done = _muzo(command, "--help")
     assert done.returncode == 0 and "usage: muzo " + command in done.stdout and "example" in done.stdout or command == "course"
+
+
+@pytest.mark.slow
+def test_train_and_predict_with_the_pretrained_musicnn_embeddings(trained, tmp_path):
+    pytest.importorskip("musicnn")
+    _, data, _, _ = trained
+    done = _muzo("train", "--data-dir", data, "--architecture", "musicnn", "--output", tmp_path / "m.skops",
+                 "--quiet", "--run-dir", tmp_path / "run", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "saved musicnn model to" in done.stdout and (tmp_path / "m.skops").is_file()
+    predicted = _muzo("predict", data / "pop", "--model", tmp_path / "m.skops", "--json", cwd=tmp_path)
+    assert predicted.returncode == 0, predicted.stderr
+    items = json.loads(predicted.stdout)
+    assert len(items) == 6 and all(it["error"] is None and it["genre"] in ("jazz", "pop", "rock") for it in items)

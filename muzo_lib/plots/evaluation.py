@@ -103,3 +103,17 @@ def plot_probability_bars(results: list, classes: list[str], max_files: int = 8)
         ax.tick_params(labelsize=7)
     fig.tight_layout()
     return fig
+
+
+def plot_accuracies(table, title: str = "", ax=None):
+    """Horizontal bars of ``table.accuracy`` with their 95% intervals (``ci_low``, ``ci_high``), percent."""
+    ax = ax or plt.subplots(figsize=(7, 0.45 * len(table) + 1.2))[1]
+    y = np.arange(len(table))
+    err = np.vstack([table.accuracy - table.ci_low, table.ci_high - table.accuracy])
+    ax.barh(y, table.accuracy, xerr=err, color="tab:blue", alpha=0.8, capsize=4)
+    ax.set_yticks(y, list(table.index))
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("track accuracy (%), 95% interval")
+    ax.set_title(title)
+    return ax

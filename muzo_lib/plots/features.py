@@ -56,3 +56,22 @@ def plot_feature_importance(impurity: pd.Series, permutation: pd.Series, permuta
         ax.tick_params(axis="y", labelsize=8)
     fig.tight_layout()
     return fig
+
+
+def plot_embedding_maps(maps: dict[str, np.ndarray], genres, title: str = ""):
+    """Side-by-side 2-D maps (e.g. PCA of each feature set), one colour per genre."""
+    genres = np.asarray(genres)
+    names = sorted(set(genres))
+    colours = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    fig, axes = plt.subplots(1, len(maps), figsize=(5 * len(maps), 4.2), squeeze=False)
+    for ax, (label, xy) in zip(axes[0], maps.items()):
+        for i, genre in enumerate(names):
+            points = xy[genres == genre]
+            ax.scatter(points[:, 0], points[:, 1], s=18, color=colours(i), label=genre, alpha=0.85)
+        ax.set_title(label)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -93,3 +93,16 @@ def plot_stream(frame: pd.DataFrame, classes: list[str], truth: list[tuple] | No
     conf.set_xlabel("stream time (s)")
     fig.tight_layout()
     return fig
+
+
+def plot_taggram(tags: np.ndarray, tag_names: list[str], patch_seconds: float, top: int = 12, title: str = "", ax=None):
+    """Tag probabilities over time ``(patches, tags)`` for the ``top`` tags of the clip (by mean)."""
+    order = np.argsort(-tags.mean(axis=0))[:top]
+    ax = ax or plt.subplots(figsize=(7, 0.28 * top + 1.2))[1]
+    image = ax.imshow(tags[:, order].T, aspect="auto", cmap="magma", vmin=0, vmax=1, interpolation="nearest",
+                      extent=(0, len(tags) * patch_seconds, top - 0.5, -0.5))
+    ax.set_yticks(range(top), [tag_names[i] for i in order])
+    ax.set_xlabel("time (s)")
+    ax.set_title(title)
+    ax.figure.colorbar(image, ax=ax, label="tag probability", fraction=0.03)
+    return ax

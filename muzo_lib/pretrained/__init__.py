@@ -1,0 +1,37 @@
+"""Pretrained networks: musicnn in PyTorch, its embeddings, and classifiers trained on them.
+
+Imports flow one way: tf_checkpoint -> musicnn -> embeddings -> classifier. The comparisons
+with models trained from scratch (notebook 05) are in :mod:`muzo_lib.transfer_experiments`.
+The names below load their module on first use (as in :mod:`muzo_lib`).
+
+Example:
+    >>> from muzo_lib.pretrained import embed, train_embedding_model
+    >>> embed(load_audio("song.wav", 16000))["track_tags"]
+    >>> train_embedding_model(prepare_run("data/gtzan"))["metrics"]["accuracy"]
+"""
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "tf_checkpoint": ["CheckpointFormatError", "read_checkpoint"],
+    "musicnn": ["MSD_LABELS", "MTT_LABELS", "FoldedMusicnn", "Musicnn", "MusicnnError", "load_musicnn"],
+    "embeddings": ["EmbeddingCache", "EmbeddingConfig", "Embedder", "embed", "run_embeddings", "track_features"],
+    "classifier": ["EmbeddingClassifier", "EmbeddingModelError", "EmbeddingPredictor", "cross_validate",
+                   "cross_validate_embeddings", "cv_folds", "is_embedding_model", "run_features", "track_scores",
+                   "train_embedding_model"],
+}
+_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module 'muzo_lib.pretrained' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_HOME))
