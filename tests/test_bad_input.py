@@ -272,4 +272,4 @@ def test_papermill_with_impossible_split_sizes_names_them(run_notebook, tmp_path
 
     with pytest.raises(papermill.PapermillExecutionError) as info:
         run_notebook("00_dataset_tour.ipynb", run_dir=str(tmp_path / "run"), valid_size=0.9, test_size=0.9)
-    assert info.value.ename == "ValueError" and "valid_size + test_size must leave tracks" in info.value.evalue
+    assert info.value.ename == "ValueError" and "valid_size (0.9) and test_size (0.9)" in info.value.evalue
