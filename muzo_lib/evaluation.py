@@ -147,24 +147,3 @@ def format_score(value: float, interval, n: int, unit: str = "tracks") -> str:
     """``72.2 [55.0, 86.1] on 18 tracks``: a score with its interval and how many items it rests on."""
     low, high = interval
     return f"{value:.1f} [{low:.1f}, {high:.1f}] on {n} {unit}"
-
-
-def accuracy_interval(n_correct: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of an accuracy measured on ``n`` independent items, in percent.
-
-    Unlike ``p +- 1.96 * sqrt(p (1 - p) / n)`` it stays inside [0, 100] and is sensible at
-    small ``n`` and at 0% or 100%: 9 right of 10 gives ``(59.6, 98.2)``, not ``(71.4, 108.6)``.
-    """
-    from scipy.stats import norm
-
-    if n <= 0:
-        return float("nan"), float("nan")
-    if not 0 <= n_correct <= n:
-        raise ValueError(f"accuracy_interval needs 0 <= n_correct <= n, got {n_correct} of {n}")
-    z = float(norm.ppf(0.5 + confidence / 2))
-    p = n_correct / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    lo = 0.0 if n_correct == 0 else float(np.clip(100.0 * (centre - half), 0.0, 100.0))
-    hi = 100.0 if n_correct == n else float(np.clip(100.0 * (centre + half), 0.0, 100.0))
-    return lo, hi
