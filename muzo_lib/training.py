@@ -301,12 +301,14 @@ def track_segments(logmel: np.ndarray, frames: int) -> np.ndarray:
 @torch.inference_mode()
 def predict_segments(model: nn.Module, tracks: TrackSet | list, frames: int, device=None,
                      batch_size: int = 64, precision: str | bool = "auto",
-                     channels_last: str | bool = "auto") -> tuple[np.ndarray, np.ndarray]:
+                     channels_last: str | bool = "auto", probabilities=None) -> tuple[np.ndarray, np.ndarray]:
     """Class probabilities of every segment of every track.
 
     Args:
         tracks: a :class:`TrackSet` or a list of log-mels ``(n_mels, frames)``.
         frames: segment length, frames.
+        probabilities: logits -> probabilities (default: one softmax over all outputs; a
+            two-level network's :meth:`~muzo_lib.hierarchy.TwoLevelLoss.probabilities` gives two).
 
     Returns:
         ``(segment_probs (n_segments, n_classes), segment_track (n_segments,))``.
@@ -324,7 +326,8 @@ def predict_segments(model: nn.Module, tracks: TrackSet | list, frames: int, dev
         x = torch.from_numpy(np.asarray(stacked[s:s + batch_size], dtype=np.float32)).to(device)
         try:
             with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                probs.append(torch.softmax(model(x).float(), dim=-1).cpu().numpy())
+                logits = model(x).float()
+                probs.append((probabilities(logits) if probabilities else torch.softmax(logits, dim=-1)).cpu().numpy())
         except torch.OutOfMemoryError:
             if batch_size == 1:
                 raise
@@ -336,8 +339,12 @@ def predict_segments(model: nn.Module, tracks: TrackSet | list, frames: int, dev
 
 
 def evaluate(model: nn.Module, tracks: TrackSet, classes: list[str], frames: int, device=None,
-             batch_size: int = 64, precision: str | bool = "auto") -> dict:
+             batch_size: int = 64, precision: str | bool = "auto", objective=None) -> dict:
     """Segment- and track-level scores of ``model`` on ``tracks``.
+
+    With a two-level ``objective`` (:class:`~muzo_lib.hierarchy.TwoLevelLoss`) the loss is its
+    two-level loss, ``track_probs`` holds both levels ``(n_tracks, G + S)``, and ``accuracy``,
+    ``predictions``, ``labels`` and ``metrics`` are the genre level's.
 
     Returns:
         dict with ``loss`` (mean segment cross-entropy), ``accuracy`` (track level, %),
@@ -345,7 +352,10 @@ def evaluate(model: nn.Module, tracks: TrackSet, classes: list[str], frames: int
         (class indices per track), ``labels``, ``names``, and ``metrics``
         (:func:`~muzo_lib.evaluation.classification_metrics` at track level).
     """
-    seg_probs, owner = predict_segments(model, tracks, frames, device, batch_size, precision)
+    seg_probs, owner = predict_segments(model, tracks, frames, device, batch_size, precision,
+                                        probabilities=objective and objective.probabilities)
+    if objective is not None:  # two levels: genre-level accuracy, two-level loss
+        return _evaluate_two_level(objective, seg_probs, owner, tracks)
     seg_labels = tracks.labels[owner]
     loss = float(-np.mean(np.log(np.clip(seg_probs[np.arange(len(owner)), seg_labels], 1e-12, None)))) \
         if len(owner) else float("nan")
@@ -358,11 +368,23 @@ def evaluate(model: nn.Module, tracks: TrackSet, classes: list[str], frames: int
             "metrics": metrics}
 
 
+def _evaluate_two_level(objective, seg_probs, owner, tracks: TrackSet) -> dict:
+    genre_labels = objective.tree.split_labels(tracks.labels)[0]
+    _, probs = track_probabilities(seg_probs, owner)
+    predictions = objective.genre_predictions(probs)
+    seg_genre = objective.genre_predictions(seg_probs)
+    metrics = classification_metrics(genre_labels, predictions, list(objective.tree.genres))
+    return {"loss": objective.segment_loss(seg_probs, tracks.labels[owner]), "accuracy": metrics["accuracy"],
+            "segment_accuracy": 100.0 * float(np.mean(seg_genre == genre_labels[owner])) if len(owner) else float("nan"),
+            "track_probs": probs, "predictions": predictions, "labels": genre_labels, "names": list(tracks.names),
+            "metrics": metrics, "encoded_labels": tracks.labels}
+
+
 # ---------------------------------------------------------------- the loop
 
 def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], mel_config: MelConfig,
         config: TrainConfig | None = None, checkpoint_path: str | os.PathLike | None = None,
-        extra: dict | None = None) -> TrainResult:
+        extra: dict | None = None, objective=None) -> TrainResult:
     """Train ``model`` on ``train``, select and checkpoint it on ``valid``; see the module doc.
 
     Args:
@@ -373,6 +395,9 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
         config: a :class:`TrainConfig`; default settings when ``None``.
         checkpoint_path: where the best model is written (atomically) whenever it improves.
         extra: plain values stored in the checkpoint alongside the weights.
+        objective: ``None`` (cross-entropy over ``classes``) or a two-level
+            :class:`~muzo_lib.hierarchy.TwoLevelLoss` (genre + subgenre heads; the history's
+            accuracies are then the genre's, its losses the two-level loss).
 
     Returns:
         :class:`TrainResult`; ``model`` holds the best epoch's weights on return.
@@ -431,7 +456,7 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
             while True:
                 try:
                     loss, hits = _forward_backward(model, x, targets, y, micro_batch, accum, amp_dtype, scaler,
-                                                   cfg.label_smoothing)
+                                                   cfg.label_smoothing, objective)
                     break
                 except torch.OutOfMemoryError:
                     if micro_batch == 1:
@@ -453,7 +478,7 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
         train_segments += seen
 
         # -- evaluate every validation track, schedule the LR, keep the best
-        val = evaluate(model, valid, classes, frames, device, cfg.eval_batch_size, cfg.mixed_precision)
+        val = evaluate(model, valid, classes, frames, device, cfg.eval_batch_size, cfg.mixed_precision, objective)
         lr_before = optimizer.param_groups[0]["lr"]
         scheduler.step(val["loss"])
         lr_after = optimizer.param_groups[0]["lr"]
@@ -506,17 +531,21 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
                        checkpoint_path=None if checkpoint_path is None else str(checkpoint_path))
 
 
-def _forward_backward(model, x, targets, labels, micro_batch, accum, amp_dtype, scaler, label_smoothing):
+def _forward_backward(model, x, targets, labels, micro_batch, accum, amp_dtype, scaler, label_smoothing, objective=None):
     """Forward + backward of one loader batch in micro-batches of ``micro_batch`` crops;
     gradients are scaled so the sum equals one ``len(x) * accum``-crop batch's mean."""
     total_loss, hits = 0.0, 0
     for xs, ts, ys in zip(x.split(micro_batch), targets.split(micro_batch), labels.split(micro_batch)):
         with torch.autocast(x.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
             logits = model(xs)
-        loss = F.cross_entropy(logits.float(), ts, reduction="sum", label_smoothing=label_smoothing)
+        if objective is not None:
+            loss = objective.loss(logits.float(), ts, label_smoothing)
+            hits += objective.hits(logits, ys)
+        else:
+            loss = F.cross_entropy(logits.float(), ts, reduction="sum", label_smoothing=label_smoothing)
+            hits += int((logits.argmax(1) == ys).sum())
         scaler.scale(loss / (len(x) * accum)).backward()
         total_loss += float(loss.detach())
-        hits += int((logits.argmax(1) == ys).sum())
     return total_loss / len(x), hits
 
 
