@@ -253,6 +253,20 @@ def _two_level(run, tracks: dict, logmels: dict, levels: str, subgenre_weight: f
     return TwoLevelLoss(tree, weight), tree.output_names
 
 
+def leaf_run(run):
+    """The run with ``genre/subgenre`` as its classes (``genre`` alone where the subgenre is
+    unspecified): train any genre model on it to get a *flat* model over every subgenre (the
+    baseline a two-level model is compared with); same tracks, same split, same cache.
+    Read its probabilities back per level with :func:`muzo_lib.hierarchy.leaf_levels`."""
+    import dataclasses
+
+    tracks = run.tracks.copy()
+    subs = tracks.subgenre.fillna("").astype(str)
+    tracks["genre"] = [f"{g}/{s}" if s else g for g, s in zip(tracks.genre, subs)]
+    tracks["subgenre"] = ""
+    return dataclasses.replace(run, tracks=tracks, classes=sorted(tracks.genre.unique()))
+
+
 def two_level_report(objective, scored: dict, seed: int = 0) -> dict:
     """The two-level scores of an :func:`~muzo_lib.training.evaluate` result with a
     :class:`~muzo_lib.hierarchy.TwoLevelLoss`: the class tree, and per decoder the
@@ -277,7 +291,7 @@ def _train_forest(run, path: Path, seed: int, params: dict, progress: bool, leve
 
     from .features import AudioFeatureExtractor, feature_columns, run_features
     from .forest import MusicGenreClassifier
-    from .hierarchy import forest_levels
+    from .hierarchy import leaf_levels
 
     table, _ = run_features(run, AudioFeatureExtractor(), progress=progress)
     features = feature_columns(table)
@@ -293,7 +307,7 @@ def _train_forest(run, path: Path, seed: int, params: dict, progress: bool, leve
     for s in ("valid", "test"):
         part = table[table.split == s]
         if len(part):
-            p_genre, p_sub = forest_levels(model.predict_proba(part[features]), [str(c) for c in model.classes_], tree)
+            p_genre, p_sub = leaf_levels(model.predict_proba(part[features]), [str(c) for c in model.classes_], tree)
             y_true, y_pred = part.genre.map(index).to_numpy(), p_genre.argmax(axis=1)
             scores[s] = classification_metrics(y_true, y_pred, run.classes)
             ci = metric_intervals(y_true, y_pred, len(run.classes), seed=seed)
@@ -367,9 +381,9 @@ def member_probabilities(run, members: dict, split: str, progress: bool = False)
                 raise ValueError(f"{len(missing)} {split} tracks have no features: {missing[:3]}")
             probs = member.model.predict_proba(table.loc[part.track_id, list(member.model.feature_names_in_)])
             if member.tree is not None:  # genre/subgenre classes: summed per genre
-                from .hierarchy import forest_levels
+                from .hierarchy import leaf_levels
 
-                probs = forest_levels(probs, [str(c) for c in member.model.classes_], member.tree)[0]
+                probs = leaf_levels(probs, [str(c) for c in member.model.classes_], member.tree)[0]
         else:
             raise TypeError(f"member {name!r}: expected a GenrePredictor, got {type(member).__name__}")
         out[name] = align_probabilities(probs, member.classes, run.classes)

@@ -236,10 +236,11 @@ def inconsistency_rate(p_genre, p_sub, tree: ClassTree) -> float:
     return float(np.mean(has_kids & (tree.parent[np.asarray(p_sub).argmax(axis=1)] != genre)))
 
 
-def forest_levels(probs, classes: list[str], tree: ClassTree | None) -> tuple[np.ndarray, np.ndarray]:
-    """A forest's ``(genre (n, G), subgenre (n, S))`` probabilities. A two-level forest learns
-    ``genre/subgenre`` classes (and plain genres for tracks without one): a genre's probability
-    is the sum of its classes (marginalised), the subgenre's its own. ``tree=None``: ``(probs, empty)``."""
+def leaf_levels(probs, classes: list[str], tree: ClassTree | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(genre (n, G), subgenre (n, S))`` probabilities of a *flat* model over leaf classes
+    ``genre/subgenre`` (and plain genres for tracks without one): the two-level forest, or a
+    flat 12-way network. A genre's probability is the sum of its classes (marginalised), a
+    subgenre's its own. ``tree=None``: ``(probs, empty)``."""
     probs = np.asarray(probs, dtype=float)
     if tree is None:
         return probs, np.zeros((len(probs), 0))

@@ -216,14 +216,14 @@ class ForestPredictor(GenrePredictor):
         return self.predict_prepared_levels(items)[0]
 
     def predict_prepared_levels(self, items: list[dict]) -> tuple[np.ndarray, np.ndarray | None]:
-        from .hierarchy import forest_levels
+        from .hierarchy import leaf_levels
 
         if not items:
             return np.zeros((0, len(self.classes))), None if self.tree is None else np.zeros((0, len(self.tree.subgenres)))
         probs = self.model.predict_proba(pd.DataFrame(items))
         if self.tree is None:
             return probs, None
-        return forest_levels(probs, [str(c) for c in self.model.classes_], self.tree)
+        return leaf_levels(probs, [str(c) for c in self.model.classes_], self.tree)
 
     def predict_waveforms(self, waveforms: list[np.ndarray]) -> np.ndarray:
         return self.predict_prepared([self.prepare(y) for y in waveforms])

@@ -12,11 +12,11 @@ from muzo_lib.hierarchy import (
     TwoLevelLoss,
     check_layout,
     decide,
-    forest_levels,
     forest_tree,
     genre_probabilities,
     hierarchical_scores,
     inconsistency_rate,
+    leaf_levels,
     subgenre_confusion,
 )
 from muzo_lib.prediction_result import Prediction
@@ -142,7 +142,7 @@ def test_a_forest_of_genre_subgenre_classes_sums_them_per_genre():
     classes = ["jazz/classic", "jazz/swing", "pop", "rock/classic", "rock/punk"]
     tree = forest_tree(classes)
     assert tree == TREE and forest_tree(["jazz", "rock"]) is None
-    pg, ps = forest_levels(np.array([[0.1, 0.2, 0.3, 0.1, 0.3]]), classes, tree)
+    pg, ps = leaf_levels(np.array([[0.1, 0.2, 0.3, 0.1, 0.3]]), classes, tree)
     assert pg == pytest.approx(np.array([[0.3, 0.3, 0.4]])) and ps == pytest.approx(np.array([[0.1, 0.2, 0.1, 0.3]]))
 
 
