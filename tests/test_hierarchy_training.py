@@ -79,3 +79,20 @@ def test_the_forest_learns_both_levels(two_level, tmp_path):
     assert out["levels"]["decoder"] == "marginal" and out["levels"]["decoders"]["marginal"]["scores"]["genre"]["n"] > 0
     for r in predict_files(model, expand_inputs([run.data_dir / "rock"]), progress=False):
         assert r.subgenre is None if r.genre == "pop" else f"{r.genre}/{r.subgenre}" in model.tree.subgenres
+
+
+def test_the_seed_api_loads_a_two_level_file_and_reports_the_subgenre(two_level, tmp_path):
+    from muzo_lib.classifiers import CNNMusicClassifier
+
+    run, out = two_level
+    classifier = CNNMusicClassifier(verbose=False, device="cpu").load_model(out["checkpoint_path"])
+    assert classifier.classes_ == ["jazz", "pop", "rock"]
+    path = str(run.subset("test").path.iloc[0])
+    predicted = classifier.predict(path)["predictions"]
+    if predicted["predicted_genre"] == "pop":
+        assert "predicted_subgenre" not in predicted
+    else:
+        assert f"{predicted['predicted_genre']}/{predicted['predicted_subgenre']}" in classifier.class_tree_["subgenres"]
+    again = CNNMusicClassifier(verbose=False, device="cpu").load_model(classifier.save_model(tmp_path / "copy.pth"))
+    assert again.predict(path)["predictions"] == predicted
+    assert classifier.predict_proba([path]).shape == (1, 3)
