@@ -136,14 +136,22 @@ def check_layout(manifest) -> list[str]:
     - a file nested deeper than ``<genre>/<subgenre>/<file>``: its subgenre is the first folder
       below the genre, and the deeper folders are ignored as labels (said here, so nothing is
       lost silently);
-    - a subgenre folder with no usable audio: it is not a class;
+    - a subgenre folder that is empty or has no usable audio: it is not a class;
     - a subgenre name found under two genres: two classes, ``genre/subgenre`` each.
 
     Args:
         manifest: from :func:`muzo_lib.datasets.scan_dataset` (``track_id`` is the path
-            relative to the dataset root without its extension).
+            relative to the dataset root without its extension; ``attrs["root"]``, when set, is
+            searched for empty subgenre folders, which leave no manifest row).
     """
+    from pathlib import Path
+
     lines = []
+    root = Path(manifest.attrs.get("root") or "")
+    if manifest.attrs.get("root") and root.is_dir():
+        for folder in sorted(p for p in root.glob("*/*") if p.is_dir() and not p.name.startswith(".")):
+            if not any(f.is_file() for f in folder.rglob("*")):
+                lines.append(f"subgenre folder {folder.parent.name}/{folder.name} is empty: not a class")
     parts = manifest.track_id.astype(str).str.split("/")
     deep = manifest[parts.map(len) > 3]
     if len(deep):

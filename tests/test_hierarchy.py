@@ -155,9 +155,11 @@ def test_layout_problems_are_reported_one_line_each(tmp_path):
     (root / "jazz" / "fusion").mkdir()
     (root / "jazz" / "fusion" / "notes.txt").write_text("no audio here")
     write(root / "pop" / "dance" / "pop_dance.wav", tone(3.2, freq=300))
+    (root / "rock" / "grunge").mkdir()
     lines = check_layout(scan_dataset(root))
     assert any("nested deeper than <genre>/<subgenre>/<file> (e.g. rock/punk/live/deep)" in line for line in lines)
     assert "subgenre folder jazz/fusion has no usable audio: not a class" in lines
+    assert "subgenre folder rock/grunge is empty: not a class" in lines
     assert any("subgenre name 'classic' is used under 2 genres (jazz, rock): 2 classes, jazz/classic, rock/classic" in line
                for line in lines)
     assert "genre pop has tracks with and without a subgenre folder: those without count for the genre only" in lines
