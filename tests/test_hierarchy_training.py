@@ -96,3 +96,14 @@ def test_the_seed_api_loads_a_two_level_file_and_reports_the_subgenre(two_level,
     again = CNNMusicClassifier(verbose=False, device="cpu").load_model(classifier.save_model(tmp_path / "copy.pth"))
     assert again.predict(path)["predictions"] == predicted
     assert classifier.predict_proba([path]).shape == (1, 3)
+
+
+def test_the_hybrid_trains_both_levels_through_the_same_engine(two_level):
+    run, _ = two_level
+    out = train_on_run(run, "hybrid2", "hybrid", MEL, TrainConfig(**{**FAST, "epochs": 1}), seed=0, levels="both",
+                       subgenre_weight=0.5, model_options={"channels": (4, 4, 8), "rnn_hidden": 8, "dense": 8})
+    model = load_model(out["checkpoint_path"], device="cpu")
+    assert model.kind == "hybrid" and model.tree.subgenres == ("jazz/classic", "jazz/swing", "rock/classic", "rock/punk")
+    assert out["metrics"]["levels"]["subgenre_weight"] == 0.5
+    result = predict_files(model, expand_inputs([run.data_dir / "jazz" / "swing"]), progress=False)[0]
+    assert result.subgenre is None if result.genre == "pop" else result.subgenre in {"classic", "swing", "punk"}
