@@ -84,6 +84,7 @@ class CNNMusicClassifier:
         self.mel_config = MelConfig(sample_rate=sample_rate, n_mels=n_mels)
         self.history_: dict | None = None
         self.model_path: Path | None = None
+        self.class_tree_: dict | None = None  # a two-level file's genre/subgenre tree (muzo_lib.hierarchy)
         self._predictor = None
 
     # seed name for the class list
@@ -158,7 +159,7 @@ class CNNMusicClassifier:
                                save=False, checkpoint_path=path, extra=self._extra())
             n_train, n_valid = len(out["tracks"]["train"]), len(out["tracks"]["valid"])
             split_note = run.split_info.note
-        self.model, self.classes_, self._predictor = out["model"], list(run.classes), None
+        self.model, self.classes_, self._predictor, self.class_tree_ = out["model"], list(run.classes), None, None
         result = out["result"]
         self.history_ = result.history
         self.model_path = path
@@ -178,7 +179,12 @@ class CNNMusicClassifier:
                 "split": split_note, "skipped": skipped}
 
     def _extra(self) -> dict:
-        return {"model_name": self.model_name, "duration": self.duration, "history": self.history_ or {}}
+        tree = {"class_tree": self.class_tree_} if self.class_tree_ else {}
+        return {"model_name": self.model_name, "duration": self.duration, "history": self.history_ or {}, **tree}
+
+    def _outputs(self) -> list[str]:
+        """The network's output names: the genres, then a two-level model's ``genre/subgenre`` classes."""
+        return list(self.classes_) + list(self.class_tree_["subgenres"] if self.class_tree_ else [])
 
     # ---------------------------------------------------------------- files
 
@@ -186,7 +192,7 @@ class CNNMusicClassifier:
         """Write the model, its preprocessing and classes to ``path`` (default
         :meth:`default_path`) atomically; returns the path written."""
         self._check_trained()
-        path = save_checkpoint(path or self.default_path(), self.model, self.mel_config, self.classes_,
+        path = save_checkpoint(path or self.default_path(), self.model, self.mel_config, self._outputs(),
                                self.segment_seconds, extra=self._extra())
         self.model_path = path
         return path
@@ -203,7 +209,8 @@ class CNNMusicClassifier:
         ckpt = load_checkpoint(path)
         self.model = ckpt.model.to(self.device)
         self.architecture = ckpt.architecture
-        self.classes_ = ckpt.classes
+        self.class_tree_ = ckpt.extra.get("class_tree") or None
+        self.classes_ = list(self.class_tree_["genres"]) if self.class_tree_ else ckpt.classes
         self.mel_config = ckpt.mel_config
         self.sample_rate, self.n_mels = ckpt.mel_config.sample_rate, ckpt.mel_config.n_mels
         self.segment_seconds = ckpt.segment_seconds
@@ -225,7 +232,9 @@ class CNNMusicClassifier:
 
         Returns:
             For one path: ``{"file", "predictions": {"predicted_genre", "confidence",
-            "probabilities": {genre: p}, "all_probabilities" (same), "seconds"}}``.
+            "probabilities": {genre: p}, "all_probabilities" (same), "seconds"}}``, and for a
+            two-level model (genre and subgenre heads) ``"predicted_subgenre"``,
+            ``"subgenre_confidence"`` (given the genre) and ``"subgenre_top_k"``.
             For a list: ``{"predictions": [one such dict per file, with "file"]}``; a file
             that cannot be decoded gets ``{"file", "error": reason}`` instead.
 
@@ -269,8 +278,9 @@ class CNNMusicClassifier:
         self._check_trained()
         if self._predictor is None:
             checkpoint = Checkpoint(model=self.model, model_config=self.model.config, mel_config=self.mel_config,
-                                    classes=list(self.classes_), segment_seconds=self.segment_seconds,
-                                    extra={"duration": self.duration})
+                                    classes=self._outputs(), segment_seconds=self.segment_seconds,
+                                    extra={"duration": self.duration, **({"class_tree": self.class_tree_}
+                                                                        if self.class_tree_ else {})})
             self._predictor = NetworkPredictor(checkpoint, device=self.device, path=self.model_path)
         self._predictor.batch_size = batch_size
         return self._predictor

@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="most training epochs for networks (default: the library's, 30)")
     train.add_argument("--segment-seconds", type=_segment_seconds, default=None,
                        help=f"network crop length in seconds, at least {MIN_SEGMENT_SECONDS:g} (default: 3)")
+    train.add_argument("--levels", choices=("auto", "genre", "both"), default="auto",
+                       help="networks and forests: 'both' trains a genre head and a subgenre head (needs DIR/<genre>/"
+                            "<subgenre>/<file>), 'genre' the genre only; 'auto' (default): both when the data has subgenres")
     train.add_argument("--trees", type=_positive_int, default=None, help="trees of the Random Forest (default: 200)")
     train.add_argument("--seed", type=int, default=0, help="seed of the split, weights and training (default: 0)")
     train.add_argument("--device", type=_device, default=None, help="networks: cpu or cuda (default: cuda when present)")
@@ -155,10 +158,14 @@ def _predict(args) -> int:
         table = results_table(results, top_k=args.top_k).drop(columns="error")
         table["file"] = [r.path for r in results]
         table["confidence %"] = [f"{100 * r.confidence:.1f}" if r.ok else "-" for r in results]
+        if model.tree is not None:  # two levels: "genre / subgenre" and the subgenre's confidence within its genre
+            table.insert(3, "subgenre %", [f"{100 * r.subgenre_confidence:.1f}" if r.ok and r.subgenre else "-"
+                                           for r in results])
         with pd.option_context("display.max_colwidth", None, "display.width", 160):
             print(table.to_string(index=False, justify="left"))
+        levels = f", {len(model.tree.subgenres)} subgenres" if model.tree is not None else ""
         print(f"{len(good)} of {len(results)} file(s) predicted with {model.kind} model {model.path.name} "
-              f"({len(model.classes)} genres)")
+              f"({len(model.classes)} genres{levels})")
     for r in results:
         if not r.ok:
             print(f"muzo predict: {r.path}: {r.error}", file=sys.stderr)
@@ -254,6 +261,7 @@ def _train_here(args, output, data_dir, world) -> int:
     if empty:
         raise ValueError(f"{len(run.tracks)} usable tracks in {len(run.classes)} genres are too few for a train/valid/test "
                          f"split (no {' or '.join(empty)} tracks); each genre needs at least 3 tracks")
+    levels = _levels(args, run, say) if args.architecture != "musicnn" else "genre"  # embeddings: genre head only
     overrides = {"progress": not args.quiet, "verbose": not args.quiet, "device": args.device}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
@@ -271,13 +279,19 @@ def _train_here(args, output, data_dir, world) -> int:
         if output is None:
             return 0
     out = train_member(run, args.architecture, path=output, seed=args.seed, train_config=config,
-                       rf_params=rf_params, progress=not args.quiet, resume=args.resume)
+                       rf_params=rf_params, progress=not args.quiet, resume=args.resume, levels=levels)
     test = out.get("test")
     score = (f"test accuracy % {format_score(test['accuracy'], test['accuracy_ci'], test['n'])}, macro F1 % "
              f"{format_score(test['macro_f1'], test['macro_f1_ci'], test['n'])}; 95% bootstrap intervals"
              if test and test["n"] else "no test tracks")
     if world.is_main:
         print(f"saved {args.architecture} model to {out['path']} ({score})")
+        if out.get("levels"):
+            scores = out["levels"]["decoders"][out["levels"]["decoder"]]["scores"]
+            sub, given = scores["subgenre"], scores["subgenre_given_genre"]
+            print(f"subgenres ({out['levels']['decoder']}): test accuracy % {format_score(sub['value'], sub['ci'], sub['n'])} "
+                  f"(chance {scores['subgenre_chance']:.1f}); given the right genre "
+                  f"{format_score(given['value'], given['ci'], given['n'])}")
     return 0
 
 
@@ -412,6 +426,21 @@ def _export(args) -> int:
         raise ValueError(f"{exc} (only network checkpoints, .pt, can be exported)") from None
     print(f"exported {model.name} to {output} ({output.stat().st_size / 1e6:.1f} MB, onnxruntime runs it without torch)")
     return 0
+
+
+def _levels(args, run, say) -> str:
+    """``--levels`` made concrete for this dataset: ``"both"`` or ``"genre"``; layout problems said once."""
+    from .hierarchy import ClassTree, check_layout
+
+    tree = ClassTree.from_labels(run.tracks.genre, run.tracks.subgenre)
+    for line in check_layout(run.manifest):
+        say(f"layout: {line}")
+    if args.levels == "both" and not tree.has_subgenres:
+        raise ValueError(f"--levels both needs subgenre folders (<genre>/<subgenre>/<file>); {args.data_dir} has none")
+    levels = args.levels if args.levels != "auto" else ("both" if tree.has_subgenres else "genre")
+    if levels == "both":
+        say(f"two levels: {len(tree.genres)} genres, {len(tree.subgenres)} subgenres")
+    return levels
 
 
 def _positive_int(text: str) -> int:

@@ -100,7 +100,8 @@ def ensure_course_model(run, architecture: str, **train_kwargs) -> Path:
 
 def train_member(run, architecture: str, path: str | os.PathLike | None = None, seed: int | None = None,
                  train_config=None, mel_config=None, model_options: dict | None = None,
-                 rf_params: dict | None = None, progress: bool = True, resume: bool | str = False) -> dict:
+                 rf_params: dict | None = None, progress: bool = True, resume: bool | str = False,
+                 levels: str = "genre") -> dict:
     """Train one model of any kind on a run's train split (selected on valid) and save it.
 
     Args:
@@ -116,6 +117,8 @@ def train_member(run, architecture: str, path: str | os.PathLike | None = None, 
         rf_params: :class:`MusicGenreClassifier` settings (``n_estimators=200`` by default).
         resume: networks: continue a killed training from the last checkpoint kept next to
             ``path`` (``cnn.pt`` -> ``cnn.last.pt``), see :func:`muzo_lib.training.fit`.
+        levels: ``"genre"`` or ``"both"`` (genre and subgenre, see :func:`train_on_run`; the
+            forest then learns ``genre/subgenre`` classes and sums them per genre).
 
     Returns:
         dict: ``architecture``, ``path``, ``parameters`` (trainable weights; trees for the
@@ -126,7 +129,7 @@ def train_member(run, architecture: str, path: str | os.PathLike | None = None, 
         seed = int(_run_seed(run))
     if architecture == "rf":
         target = Path(path).expanduser() if path is not None else course_model_path(run, "rf")
-        return _train_forest(run, target, seed, rf_params or {}, progress)
+        return _train_forest(run, target, seed, rf_params or {}, progress, levels)
     if architecture == "musicnn":
         return _train_embedding_classifier(run, path, seed, progress)
     if architecture not in ("cnn", "hybrid"):
@@ -136,7 +139,7 @@ def train_member(run, architecture: str, path: str | os.PathLike | None = None, 
     mel = mel_config or MelConfig()
     out = train_on_run(run, architecture if path is None else Path(path).stem, architecture, mel, cfg,
                        model_options=model_options, seed=seed, save=path is None, checkpoint_path=path,
-                       resume=resume)
+                       resume=resume, levels=levels)
     result = out["result"]
     target = Path(out["checkpoint_path"])
     return {"architecture": architecture, "path": str(target), "parameters": out["metrics"]["parameters"],
@@ -144,14 +147,15 @@ def train_member(run, architecture: str, path: str | os.PathLike | None = None, 
             "training_time": result.training_time, "epochs_trained": result.epochs_trained,
             "history": result.history, "valid": out["valid"]["metrics"] if out["valid"] else None,
             "test": {**out["test"]["metrics"], "accuracy_ci": out["metrics"]["accuracy_ci"],
-                     "macro_f1_ci": out["metrics"]["macro_f1_ci"]} if out["test"] else None}
+                     "macro_f1_ci": out["metrics"]["macro_f1_ci"]} if out["test"] else None,
+            "levels": out["metrics"].get("levels")}
 
 
 def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: MelConfig | None = None,
                  train_config: TrainConfig | None = None, model_options: dict | None = None,
                  logmels: dict | None = None, seed: int = 0, save: bool = True,
                  checkpoint_path: str | os.PathLike | None = None, extra: dict | None = None,
-                 resume: bool | str = False) -> dict:
+                 resume: bool | str = False, levels: str = "genre", subgenre_weight: float | None = None) -> dict:
     """Train a network on a run's cached log-mels, test it, and save it into the run.
 
     Trains on the ``train`` split, picks the epoch on ``valid``, scores ``test`` at track
@@ -172,6 +176,10 @@ def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: 
         checkpoint_path: write the model file here instead (also when ``save`` is false).
         extra: values kept in the model file (e.g. the seed API's ``duration``).
         resume: continue a killed training from its last checkpoint (see :func:`~muzo_lib.training.fit`).
+        levels: ``"genre"``, or ``"both"``: a genre head and a subgenre head on the shared body
+            (:mod:`muzo_lib.hierarchy`); the file then carries the class tree, and the metrics a
+            ``levels`` entry with the two-level scores of every decoder.
+        subgenre_weight: weight of the subgenre loss (default :data:`~muzo_lib.hierarchy.SUBGENRE_WEIGHT`).
 
     Returns:
         dict with ``model``, ``result`` (:class:`~muzo_lib.training.TrainResult`), ``valid`` and
@@ -183,8 +191,9 @@ def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: 
     cfg = TrainConfig(**{**asdict(cfg), "seed": seed})
     logmels = logmels if logmels is not None else run.logmels(mel, progress=cfg.progress)
     tracks = {s: TrackSet.from_run(run, logmels, s) for s in ("train", "valid", "test")}
+    objective, outputs = _two_level(run, tracks, logmels, levels, subgenre_weight)
     config_class = ARCHITECTURES[architecture][0]
-    options = {"n_classes": len(run.classes), "n_mels": mel.n_mels, **(model_options or {})}
+    options = {"n_classes": len(outputs), "n_mels": mel.n_mels, **(model_options or {})}
     if architecture == "cnn" and options.get("head") == "flatten":
         options.setdefault("input_frames", mel.frames(cfg.segment_seconds))
     seed_everything(seed)
@@ -194,20 +203,22 @@ def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: 
     else:
         checkpoint = run.run_dir / "models" / f"{name}.pt" if save else None
     extra = {"model_name": name, **(extra or {})}
-    result = fit(model, tracks["train"], tracks["valid"], run.classes, mel, cfg, checkpoint_path=checkpoint,
-                 extra=extra, resume=resume)
+    if objective is not None:
+        extra.update(class_tree=objective.tree.to_dict(), subgenre_weight=objective.subgenre_weight)
+    result = fit(model, tracks["train"], tracks["valid"], outputs, mel, cfg, checkpoint_path=checkpoint,
+                 extra=extra, resume=resume, objective=objective)
     frames = mel.frames(cfg.segment_seconds)
 
     def score(split):
         if not len(tracks[split]):
             return None
         return evaluate(model, tracks[split], run.classes, frames, cfg.device, cfg.eval_batch_size,
-                        cfg.mixed_precision)
+                        cfg.mixed_precision, objective)
 
     valid, test = score("valid"), score("test")
     test_accuracy = test["accuracy"] if test else None
     if checkpoint is not None:  # rewrite with the history and test scores alongside the weights
-        save_checkpoint(checkpoint, model, mel, run.classes, cfg.segment_seconds,
+        save_checkpoint(checkpoint, model, mel, outputs, cfg.segment_seconds,
                         extra={**extra, "history": result.history, "test_accuracy": test_accuracy})
     test_metrics = test["metrics"] if test else {"macro_f1": None, "per_class": None, "confusion": None}
     ci = metric_intervals(test["labels"], test["predictions"], len(run.classes), seed=seed) if test else None
@@ -222,23 +233,81 @@ def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: 
                "train_crops_per_s": result.segments_per_second, "precision": result.precision,
                "history": result.history, "test_per_class": test_metrics["per_class"],
                "test_confusion": test_metrics["confusion"], "seed": seed}
+    if objective is not None:
+        metrics["levels"] = two_level_report(objective, test, seed) if test else {"class_tree": objective.tree.to_dict()}
     metrics_path = save_metrics(run.run_dir, name, metrics) if save else None
     return {"model": model, "result": result, "valid": valid, "test": test, "tracks": tracks, "metrics": metrics,
             "checkpoint_path": checkpoint, "metrics_path": metrics_path}
 
 
-def _train_forest(run, path: Path, seed: int, params: dict, progress: bool) -> dict:
+def _two_level(run, tracks: dict, logmels: dict, levels: str, subgenre_weight: float | None):
+    """``(objective, output names)``: ``(None, run.classes)`` for one level; for two, the
+    :class:`~muzo_lib.hierarchy.TwoLevelLoss` and the tracks' labels re-encoded in place."""
+    from .hierarchy import SUBGENRE_WEIGHT, ClassTree, TwoLevelLoss
+
+    if levels == "genre":
+        return None, list(run.classes)
+    if levels != "both":
+        raise ValueError(f"levels must be 'genre' or 'both', got {levels!r}")
+    tree = ClassTree.from_labels(run.tracks.genre, run.tracks.subgenre)
+    if not tree.has_subgenres:
+        raise ValueError("levels='both' needs subgenres: lay the dataset out as <genre>/<subgenre>/<file> "
+                         "(this one has none; train with levels='genre')")
+    for split, track_set in tracks.items():
+        part = run.subset(split)
+        part = part[part.track_id.isin(logmels)]
+        track_set.labels = tree.encode(part.genre, part.subgenre)
+    weight = SUBGENRE_WEIGHT if subgenre_weight is None else subgenre_weight
+    return TwoLevelLoss(tree, weight), tree.output_names
+
+
+def leaf_run(run):
+    """The run with ``genre/subgenre`` as its classes (``genre`` alone where the subgenre is
+    unspecified): train any genre model on it to get a *flat* model over every subgenre (the
+    baseline a two-level model is compared with); same tracks, same split, same cache.
+    Read its probabilities back per level with :func:`muzo_lib.hierarchy.leaf_levels`."""
+    import dataclasses
+
+    tracks = run.tracks.copy()
+    subs = tracks.subgenre.fillna("").astype(str)
+    tracks["genre"] = [f"{g}/{s}" if s else g for g, s in zip(tracks.genre, subs)]
+    tracks["subgenre"] = ""
+    return dataclasses.replace(run, tracks=tracks, classes=sorted(tracks.genre.unique()))
+
+
+def two_level_report(objective, scored: dict, seed: int = 0) -> dict:
+    """The two-level scores of an :func:`~muzo_lib.training.evaluate` result with a
+    :class:`~muzo_lib.hierarchy.TwoLevelLoss`: the class tree, and per decoder the
+    :func:`~muzo_lib.hierarchy.hierarchical_scores` (percent, with intervals), the subgenre
+    confusion counts (rows true) and the share of tracks whose two heads disagree."""
+    from .hierarchy import DECODERS, DEFAULT_DECODER, decide, hierarchical_scores, inconsistency_rate, subgenre_confusion
+
+    tree = objective.tree
+    p_genre, p_sub = tree.split_probabilities(scored["track_probs"])
+    labels = scored["encoded_labels"]
+    out = {"class_tree": tree.to_dict(), "subgenre_weight": objective.subgenre_weight, "decoder": DEFAULT_DECODER,
+           "heads_disagree": 100.0 * inconsistency_rate(p_genre, p_sub, tree), "decoders": {}}
+    for method in DECODERS:
+        genre, sub, _ = decide(p_genre, p_sub, tree, method)
+        out["decoders"][method] = {"scores": hierarchical_scores(labels, genre, sub, tree, seed=seed),
+                                   "subgenre_confusion": subgenre_confusion(labels, sub, tree).tolist()}
+    return out
+
+
+def _train_forest(run, path: Path, seed: int, params: dict, progress: bool, levels: str = "genre") -> dict:
     import time
 
     from .features import AudioFeatureExtractor, feature_columns, run_features
     from .forest import MusicGenreClassifier
+    from .hierarchy import leaf_levels
 
     table, _ = run_features(run, AudioFeatureExtractor(), progress=progress)
     features = feature_columns(table)
     params = {"n_estimators": 200, "random_state": seed, **params}
     start = time.perf_counter()
     train = table[table.split == "train"]
-    model = MusicGenreClassifier(**params).fit(train[features], train.genre)
+    tree, leaves = _forest_labels(run, table, levels)
+    model = MusicGenreClassifier(**params).fit(train[features], leaves[table.split == "train"])
     seconds = time.perf_counter() - start
     model.save_model(path)
     index = {c: i for i, c in enumerate(run.classes)}
@@ -246,10 +315,19 @@ def _train_forest(run, path: Path, seed: int, params: dict, progress: bool) -> d
     for s in ("valid", "test"):
         part = table[table.split == s]
         if len(part):
-            y_true, y_pred = part.genre.map(index).to_numpy(), [index[g] for g in model.predict(part[features])]
+            p_genre, p_sub = leaf_levels(model.predict_proba(part[features]), [str(c) for c in model.classes_], tree)
+            y_true, y_pred = part.genre.map(index).to_numpy(), p_genre.argmax(axis=1)
             scores[s] = classification_metrics(y_true, y_pred, run.classes)
             ci = metric_intervals(y_true, y_pred, len(run.classes), seed=seed)
             scores[s].update(accuracy_ci=ci["accuracy"], macro_f1_ci=ci["macro_f1"])
+            if tree is not None and s == "test":
+                from .hierarchy import TwoLevelLoss
+
+                probs = np.concatenate([p_genre, p_sub], axis=1)
+                labels = tree.encode(part.genre, run.tracks.set_index("track_id").subgenre.loc[part.index])
+                scores["levels"] = two_level_report(TwoLevelLoss(tree), {"track_probs": probs, "encoded_labels": labels},
+                                                    seed)
+                scores["levels"]["decoder"] = "marginal"
     return {"architecture": "rf", "path": str(path), "parameters": int(params["n_estimators"]),
             "training_time": seconds, **scores}
 
@@ -268,6 +346,21 @@ def _train_embedding_classifier(run, path, seed: int, progress: bool) -> dict:
         shutil.copyfile(out["model_path"], target)
     return {"architecture": "musicnn", "path": str(target), "parameters": None, "valid": out["valid"],
             "test": out["test"]}
+
+
+def _forest_labels(run, table, levels: str):
+    """``(tree or None, labels)``: the forest's classes are ``genre/subgenre`` for two levels
+    (``genre`` where the subgenre is unspecified), plain genres for one."""
+    from .hierarchy import ClassTree
+
+    if levels == "genre":
+        return None, table.genre
+    tree = ClassTree.from_labels(run.tracks.genre, run.tracks.subgenre)
+    if levels != "both" or not tree.has_subgenres:
+        raise ValueError("levels must be 'genre', or 'both' on a dataset with <genre>/<subgenre>/<file> folders")
+    subs = run.tracks.set_index("track_id").subgenre.loc[table.index].fillna("").astype(str)
+    return tree, pd.Series([f"{g}/{s}" if s else g for g, s in zip(table.genre, subs)], index=table.index)
+
 
 
 def _run_seed(run) -> int:
@@ -313,6 +406,10 @@ def member_probabilities(run, members: dict, split: str, progress: bool = False)
             if missing:
                 raise ValueError(f"{len(missing)} {split} tracks have no features: {missing[:3]}")
             probs = member.model.predict_proba(table.loc[part.track_id, list(member.model.feature_names_in_)])
+            if member.tree is not None:  # genre/subgenre classes: summed per genre
+                from .hierarchy import leaf_levels
+
+                probs = leaf_levels(probs, [str(c) for c in member.model.classes_], member.tree)[0]
         elif isinstance(member, EmbeddingPredictor):  # musicnn embeddings, cached per track in the run
             X = run_embeddings(run, member.model.embedding_config, member.model.layer, progress)
             row = {t: i for i, t in enumerate(run.tracks.track_id)}

@@ -51,9 +51,11 @@ class GenrePredictor:
         duration: seconds read from the start of each file (``None``: all of it); a network
             trained on a fixed duration (the seed API's ``duration``) records it in its file.
         max_seconds: longest excerpt scored per file, its centred part (``None``: no limit).
+        tree: a two-level model's :class:`~muzo_lib.hierarchy.ClassTree` (``None``: genre only).
     """
     kind = "model"
     classes: list[str]
+    tree = None
     sample_rate: int = 22050
     path: Path | None = None
     #: seconds read from the start of each file (``None``: all of it)
@@ -73,6 +75,11 @@ class GenrePredictor:
     def predict_prepared(self, items: list) -> np.ndarray:
         """Probabilities of items made by :meth:`prepare`."""
         return self.predict_waveforms(items)
+
+    def predict_prepared_levels(self, items: list) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(genre probabilities (n, G), subgenre probabilities (n, S) or None)`` of prepared
+        items; ``None`` for a genre-only model."""
+        return self.predict_prepared(items), None
 
     @property
     def name(self) -> str:
@@ -121,6 +128,16 @@ class NetworkPredictor(GenrePredictor):
         self.front_end = LogMelSpectrogram(self.mel_config)
         self.path = Path(path) if path else None
         self.duration = checkpoint.extra.get("duration") or None
+        self.tree, self._two_level = None, None
+        if checkpoint.extra.get("class_tree"):  # two levels: genre head + subgenre head
+            from .hierarchy import DEFAULT_DECODER, ClassTree, TwoLevelLoss
+
+            self.tree = ClassTree.from_dict(checkpoint.extra["class_tree"])
+            if self.tree.output_names != self.classes:
+                raise ValueError(f"{self.path}: its class tree does not match its {len(self.classes)} outputs")
+            self._two_level = TwoLevelLoss(self.tree)
+            self.classes = list(self.tree.genres)
+            self.decoder = checkpoint.extra.get("decoder", DEFAULT_DECODER)
 
     def logmel(self, waveform: np.ndarray) -> np.ndarray:
         """dB log-mel ``(n_mels, frames)`` of one waveform (float32), computed in chunks so a
@@ -135,18 +152,30 @@ class NetworkPredictor(GenrePredictor):
 
     def predict_logmels(self, logmels: list[np.ndarray]) -> np.ndarray:
         """Probabilities ``(len(logmels), n_classes)``: every segment of every log-mel is
-        scored in batches of :attr:`batch_size`, then averaged per log-mel."""
+        scored in batches of :attr:`batch_size`, then averaged per log-mel. For a two-level
+        model these are the genre probabilities its decoder reports
+        (:func:`muzo_lib.hierarchy.genre_probabilities`)."""
+        return self.predict_levels(logmels)[0]
+
+    def predict_levels(self, logmels: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(genre (n, G), subgenre (n, S) or None)`` probabilities of log-mels (see :meth:`predict_logmels`)."""
         from .evaluation import track_probabilities
         from .training import predict_segments
 
         if not logmels:
-            return np.zeros((0, len(self.classes)))
-        seg_probs, owner = predict_segments(self.model, logmels, self.frames, self.device,
-                                            self.batch_size, self.precision)
+            return np.zeros((0, len(self.classes))), None if self.tree is None else np.zeros((0, len(self.tree.subgenres)))
+        seg_probs, owner = predict_segments(self.model, logmels, self.frames, self.device, self.batch_size,
+                                            self.precision, probabilities=self._two_level and self._two_level.probabilities)
         _, probs = track_probabilities(seg_probs, owner)
-        return probs
+        if self.tree is None:
+            return probs, None
+        from .hierarchy import genre_probabilities
+
+        p_genre, p_sub = self.tree.split_probabilities(probs)
+        return genre_probabilities(p_genre, p_sub, self.tree, self.decoder), p_sub
 
     predict_prepared = predict_logmels
+    predict_prepared_levels = predict_levels
 
     def predict_waveforms(self, waveforms: list[np.ndarray]) -> np.ndarray:
         return self.predict_logmels([self.logmel(y) for y in waveforms])
@@ -197,16 +226,30 @@ class ForestPredictor(GenrePredictor):
         self.extractor = AudioFeatureExtractor(extras=any(n.startswith("extra_") for n in names))
         self.sample_rate = self.extractor.sample_rate
         self.path = Path(path) if path else None
+        from .hierarchy import forest_tree
+
+        self.tree = forest_tree(self.classes)  # genre/subgenre classes: a two-level forest
+        if self.tree is not None:
+            self.classes = list(self.tree.genres)
 
     def prepare(self, waveform: np.ndarray) -> dict:
         return self.extractor.extract_all_features(waveform, self.sample_rate)
 
     def predict_prepared(self, items: list[dict]) -> np.ndarray:
+        """Genre probabilities (a two-level forest's classes summed per genre)."""
+        return self.predict_prepared_levels(items)[0]
+
+    def predict_prepared_levels(self, items: list[dict]) -> tuple[np.ndarray, np.ndarray | None]:
+        from .hierarchy import leaf_levels
+
         if not items:
-            return np.zeros((0, len(self.classes)))
+            return np.zeros((0, len(self.classes))), None if self.tree is None else np.zeros((0, len(self.tree.subgenres)))
         import pandas as pd
 
-        return self.model.predict_proba(pd.DataFrame(items))
+        probs = self.model.predict_proba(pd.DataFrame(items))
+        if self.tree is None:
+            return probs, None
+        return leaf_levels(probs, [str(c) for c in self.model.classes_], self.tree)
 
     def predict_waveforms(self, waveforms: list[np.ndarray]) -> np.ndarray:
         return self.predict_prepared([self.prepare(y) for y in waveforms])
@@ -382,8 +425,12 @@ class _NoSignal:
 
 def _score_batch(model: GenrePredictor, batch: list, top_k: int) -> list[Prediction]:
     ok = [b for b in batch if b[3] is None and not isinstance(b[1], _NoSignal)]
-    probs = model.predict_prepared([b[1] for b in ok]) if ok else np.zeros((0, len(model.classes)))
-    by_item = {id(b): p for b, p in zip(ok, probs)}
+    tree = getattr(model, "tree", None)  # predictors without a subgenre head may not have one
+    if tree is None:
+        probs, subs = (model.predict_prepared([b[1] for b in ok]) if ok else np.zeros((0, len(model.classes)))), None
+    else:
+        probs, subs = model.predict_prepared_levels([b[1] for b in ok])
+    by_item = {id(b): i for i, b in enumerate(ok)}
     out = []
     for b in batch:
         path, item, seconds, error = b
@@ -391,11 +438,13 @@ def _score_batch(model: GenrePredictor, batch: list, top_k: int) -> list[Predict
             out.append(Prediction(path=str(path), error=error))
         elif isinstance(item, _NoSignal):
             out.append(Prediction.no_signal(model.classes, item.warning, path=str(path), seconds=seconds))
-        elif not np.all(np.isfinite(by_item[id(b)])):  # never print NaN as a confidence
+        elif not np.all(np.isfinite(probs[by_item[id(b)]])):  # never print NaN as a confidence
             out.append(Prediction(path=str(path), error="the model gave non-finite probabilities"))
         else:
-            out.append(Prediction.from_probabilities(by_item[id(b)], model.classes, top_k, path=str(path),
-                                                     seconds=seconds))
+            i = by_item[id(b)]
+            sub = None if subs is None else dict(zip(tree.subgenres, subs[i]))
+            out.append(Prediction.from_probabilities(probs[i], model.classes, top_k, subgenre_probabilities=sub,
+                                                     path=str(path), seconds=seconds))
     return out
 
 
@@ -413,7 +462,7 @@ def results_table(results: list[Prediction], top_k: int = 3):
                          "confidence %": round(100 * r.confidence, 1), "also": "", "error": ""})
         else:
             also = ", ".join(f"{g} {100 * p:.0f}%" for g, p in r.top_k[1:top_k])
-            rows.append({"file": Path(r.path).name, "genre": r.genre,
+            rows.append({"file": Path(r.path).name, "genre": r.label,
                          "confidence %": round(100 * r.confidence, 1), "also": also, "error": ""})
     return pd.DataFrame(rows, columns=["file", "genre", "confidence %", "also", "error"])
 

@@ -252,12 +252,14 @@ class WaveformCropDataset(Dataset):
 @torch.inference_mode()
 def predict_segments(model: nn.Module, tracks: TrackSet | list, frames: int, device=None,
                      batch_size: int = 64, precision: str | bool = "auto",
-                     channels_last: str | bool = "auto") -> tuple[np.ndarray, np.ndarray]:
+                     channels_last: str | bool = "auto", probabilities=None) -> tuple[np.ndarray, np.ndarray]:
     """Class probabilities of every segment of every track.
 
     Args:
         tracks: a :class:`TrackSet` or a list of log-mels ``(n_mels, frames)``.
         frames: segment length, frames.
+        probabilities: logits -> probabilities (default: one softmax over all outputs; a
+            two-level network's :meth:`~muzo_lib.hierarchy.TwoLevelLoss.probabilities` gives two).
 
     Returns:
         ``(segment_probs (n_segments, n_classes), segment_track (n_segments,))``.
@@ -275,7 +277,8 @@ def predict_segments(model: nn.Module, tracks: TrackSet | list, frames: int, dev
         x = torch.from_numpy(np.asarray(stacked[s:s + batch_size], dtype=np.float32)).to(device)
         try:
             with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                probs.append(torch.softmax(model(x).float(), dim=-1).cpu().numpy())
+                logits = model(x).float()
+                probs.append((probabilities(logits) if probabilities else torch.softmax(logits, dim=-1)).cpu().numpy())
         except torch.OutOfMemoryError:
             if batch_size == 1:
                 raise
@@ -287,13 +290,17 @@ def predict_segments(model: nn.Module, tracks: TrackSet | list, frames: int, dev
 
 
 def evaluate(model: nn.Module, tracks: TrackSet, classes: list[str], frames: int, device=None,
-             batch_size: int = 64, precision: str | bool = "auto", shard: DistInfo | None = None) -> dict:
+             batch_size: int = 64, precision: str | bool = "auto", shard: DistInfo | None = None,
+             objective=None) -> dict:
     """Segment- and track-level scores of ``model`` on ``tracks``.
 
     Args:
         shard: in a torchrun job, the ranks' :class:`~muzo_lib.distributed.DistInfo`: each rank
             scores every ``world_size``-th track and the segment probabilities are gathered,
             so every rank returns the same scores as one process scoring every track.
+        objective: with a two-level :class:`~muzo_lib.hierarchy.TwoLevelLoss` the loss is its
+            two-level loss, ``track_probs`` holds both levels ``(n_tracks, G + S)``, and
+            ``accuracy``, ``predictions``, ``labels`` and ``metrics`` are the genre level's.
 
     Returns:
         dict with ``loss`` (mean segment cross-entropy), ``accuracy`` (track level, %),
@@ -301,16 +308,20 @@ def evaluate(model: nn.Module, tracks: TrackSet, classes: list[str], frames: int
         (class indices per track), ``labels``, ``names``, and ``metrics``
         (:func:`~muzo_lib.evaluation.classification_metrics` at track level).
     """
+    probabilities = objective and objective.probabilities
     if shard is not None and shard.world_size > 1:
         mine = np.arange(shard.rank, len(tracks), shard.world_size)
         seg_probs, owner = predict_segments(model, [tracks.logmels[i] for i in mine], frames, device, batch_size,
-                                            precision)
+                                            precision, probabilities=probabilities)
         parts = all_gather_objects((seg_probs, mine[owner]))
         seg_probs, owner = np.concatenate([p for p, _ in parts]), np.concatenate([o for _, o in parts])
         order = np.argsort(owner, kind="stable")          # back to one process's order: track by track
         seg_probs, owner = seg_probs[order], owner[order]
     else:
-        seg_probs, owner = predict_segments(model, tracks, frames, device, batch_size, precision)
+        seg_probs, owner = predict_segments(model, tracks, frames, device, batch_size, precision,
+                                            probabilities=probabilities)
+    if objective is not None:  # two levels: genre-level accuracy, two-level loss
+        return _evaluate_two_level(objective, seg_probs, owner, tracks)
     seg_labels = tracks.labels[owner]
     loss = float(-np.mean(np.log(np.clip(seg_probs[np.arange(len(owner)), seg_labels], 1e-12, None)))) \
         if len(owner) else float("nan")
@@ -323,6 +334,18 @@ def evaluate(model: nn.Module, tracks: TrackSet, classes: list[str], frames: int
             "metrics": metrics}
 
 
+def _evaluate_two_level(objective, seg_probs, owner, tracks: TrackSet) -> dict:
+    genre_labels = objective.tree.split_labels(tracks.labels)[0]
+    _, probs = track_probabilities(seg_probs, owner)
+    predictions = objective.genre_predictions(probs)
+    seg_genre = objective.genre_predictions(seg_probs)
+    metrics = classification_metrics(genre_labels, predictions, list(objective.tree.genres))
+    return {"loss": objective.segment_loss(seg_probs, tracks.labels[owner]), "accuracy": metrics["accuracy"],
+            "segment_accuracy": 100.0 * float(np.mean(seg_genre == genre_labels[owner])) if len(owner) else float("nan"),
+            "track_probs": probs, "predictions": predictions, "labels": genre_labels, "names": list(tracks.names),
+            "metrics": metrics, "encoded_labels": tracks.labels}
+
+
 # ---------------------------------------------------------------- the loop
 
 class NonFiniteLossError(ValueError):
@@ -332,7 +355,7 @@ class NonFiniteLossError(ValueError):
 
 def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], mel_config: MelConfig,
         config: TrainConfig | None = None, checkpoint_path: str | os.PathLike | None = None,
-        extra: dict | None = None, resume: bool | str | os.PathLike = False) -> TrainResult:
+        extra: dict | None = None, resume: bool | str | os.PathLike = False, objective=None) -> TrainResult:
     """Train ``model`` on ``train``, select and checkpoint it on ``valid``; see the module doc.
 
     Started by ``torchrun`` (``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` set), every process runs
@@ -356,6 +379,9 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
             exists, else a fresh start; ``False``: a fresh start. Each epoch's randomness
             (crop order, augmentation, dropout) is drawn from ``(seed, epoch, rank)``, so on
             CPU a resumed run ends with exactly the weights and history of an uninterrupted one.
+        objective: ``None`` (cross-entropy over ``classes``) or a two-level
+            :class:`~muzo_lib.hierarchy.TwoLevelLoss` (genre + subgenre heads; the history's
+            accuracies are then the genre's, its losses the two-level loss).
 
     Returns:
         :class:`TrainResult`; ``model`` holds the kept (best) epoch's weights on return.
@@ -456,7 +482,7 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
             while True:
                 try:
                     loss, hits = _forward_backward(net, x, targets, y, micro_batch, accum, amp_dtype, scaler,
-                                                   cfg.label_smoothing, sync=step_ends)
+                                                   cfg.label_smoothing, sync=step_ends, objective=objective)
                     break
                 except torch.OutOfMemoryError:
                     if micro_batch == 1:
@@ -481,7 +507,8 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
         train_segments += int(seen)
 
         # -- evaluate every validation track, schedule the LR, keep the best
-        val = evaluate(model, valid, classes, frames, device, cfg.eval_batch_size, cfg.mixed_precision, shard=world)
+        val = evaluate(model, valid, classes, frames, device, cfg.eval_batch_size, cfg.mixed_precision, shard=world,
+                       objective=objective)
         for what, value in (("training loss", loss_sum / seen), ("validation loss", val["loss"])):
             if not math.isfinite(value):                           # the same gathered value on every rank
                 _stop_non_finite(model, best_state, what, value, epoch, best_epoch, checkpoint_path)
@@ -613,7 +640,8 @@ def _stop_non_finite(model, best_state, what, value, epoch, best_epoch, checkpoi
                              "Check the inputs for non-finite values or lower the learning rate")
 
 
-def _forward_backward(model, x, targets, labels, micro_batch, accum, amp_dtype, scaler, label_smoothing, sync=True):
+def _forward_backward(model, x, targets, labels, micro_batch, accum, amp_dtype, scaler, label_smoothing, sync=True,
+                      objective=None):
     """Forward + backward of one loader batch in micro-batches of ``micro_batch`` crops;
     gradients are scaled so the sum equals one ``len(x) * accum``-crop batch's mean.
 
@@ -626,10 +654,14 @@ def _forward_backward(model, x, targets, labels, micro_batch, accum, amp_dtype, 
         with model.no_sync() if deferred else contextlib.nullcontext():
             with torch.autocast(x.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
                 logits = model(xs)
-            loss = F.cross_entropy(logits.float(), ts, reduction="sum", label_smoothing=label_smoothing)
+            if objective is not None:
+                loss = objective.loss(logits.float(), ts, label_smoothing)
+                hits += objective.hits(logits, ys)
+            else:
+                loss = F.cross_entropy(logits.float(), ts, reduction="sum", label_smoothing=label_smoothing)
+                hits += int((logits.argmax(1) == ys).sum())
             scaler.scale(loss / (len(x) * accum)).backward()
         total_loss += float(loss.detach())
-        hits += int((logits.argmax(1) == ys).sum())
     return total_loss / len(x), hits
 
 

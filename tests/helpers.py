@@ -35,3 +35,16 @@ def accuracy_of(confusion) -> float:
     """Percent of the diagonal of a confusion matrix: what a reported accuracy must equal."""
     c = np.asarray(confusion)
     return 100.0 * np.trace(c) / c.sum()
+
+
+def tiny_two_level_dataset(root: Path, per_subgenre: int = 3, seconds: float = 4.0) -> Path:
+    """``<root>/<genre>/<subgenre>/<file>.wav`` tones: rock/{classic, punk}, jazz/{classic, swing}
+    (one subgenre name under two genres) and pop with no subgenre folder (a mixed dataset).
+    Genre sets the pitch, subgenre the pitch offset, so both levels can be learned."""
+    layout = {"rock": ("classic", "punk"), "jazz": ("classic", "swing"), "pop": ("",)}
+    for g, (genre, subs) in enumerate(layout.items()):
+        for s, sub in enumerate(subs):
+            for i in range(per_subgenre if sub else 2 * per_subgenre):
+                folder = root / genre / sub if sub else root / genre
+                write(folder / f"{genre}_{sub or 'x'}_{i}.wav", tone(seconds, freq=220.0 * (g + 1) + 60 * s + 5 * i, seed=i))
+    return root

@@ -14,7 +14,7 @@ LAYERS = [
     ["onnx_predictor"],
     ["audio"],
     ["datasets"],
-    ["splits", "evaluation"],
+    ["splits", "evaluation", "hierarchy"],
     ["synth"],
     ["spectrogram"],
     ["cache"],

@@ -154,7 +154,8 @@ def test_prediction_record_gives_the_cli_json_and_the_seed_dict():
     assert p.to_dict() == {"file": "x.wav", "genre": "pop", "confidence": 0.5,
                            "top_k": [{"genre": "pop", "probability": 0.5}, {"genre": "rock", "probability": 0.3}],
                            "probabilities": {"jazz": 0.2, "pop": 0.5, "rock": 0.3}, "seconds": 3.0, "warning": None,
-                           "error": None}
+                           "error": None,
+                           "subgenre": None, "subgenre_confidence": None, "subgenre_top_k": None}  # genre-only model
     seed = p.to_seed_dict()
     assert seed["predicted_genre"] == "pop" and seed["all_probabilities"] == seed["probabilities"]
     failed = Prediction(path="y.wav", error="not decodable")

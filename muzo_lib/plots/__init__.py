@@ -14,7 +14,14 @@ can save it; notebooks write ``from muzo_lib import plots`` and call ``plots.plo
 from __future__ import annotations
 
 from .audio import plot_class_balance, plot_durations, plot_waveforms
-from .evaluation import plot_accuracies, plot_confusion_matrix, plot_model_comparison, plot_probability_bars, plot_split_comparison
+from .evaluation import (
+    plot_accuracies,
+    plot_confusion_matrix,
+    plot_hierarchical_confusion,
+    plot_model_comparison,
+    plot_probability_bars,
+    plot_split_comparison,
+)
 from .features import plot_embedding_maps, plot_feature_correlations, plot_feature_distributions, plot_feature_importance
 from .spectrograms import plot_logmels, plot_mel_filterbank, plot_setting_variations, plot_stft_to_logmel, show_logmel
 from .timeline import plot_attention, plot_genre_over_time, plot_stream, plot_taggram
@@ -29,7 +36,7 @@ from .training import (
 
 __all__ = ["misclassified", "plot_accuracies", "plot_attention", "plot_class_balance",
            "plot_confusion_matrix", "plot_durations", "plot_embedding_maps", "plot_feature_correlations",
-           "plot_feature_distributions", "plot_feature_importance", "plot_gap", "plot_genre_over_time",
+           "plot_feature_distributions", "plot_feature_importance", "plot_gap", "plot_genre_over_time", "plot_hierarchical_confusion",
            "plot_head_comparison", "plot_learning_curves", "plot_learning_rate", "plot_logmels",
            "plot_mel_filterbank", "plot_misclassified", "plot_model_comparison", "plot_probability_bars",
            "plot_setting_variations", "plot_split_comparison", "plot_stft_to_logmel", "plot_stream",
