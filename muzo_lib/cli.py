@@ -394,13 +394,15 @@ def _update_line(update: dict, as_json: bool) -> str:
     import json
 
     if as_json:
-        payload = {k: update[k] for k in ("time_s", "genre", "confidence", "silent", "rms_dbfs", "raw_genre")}
+        payload = {k: update.get(k) for k in ("time_s", "genre", "confidence", "subgenre", "subgenre_confidence",
+                                              "silent", "rms_dbfs", "raw_genre")}
         payload["top_k"] = None if update["top_k"] is None else [{"genre": g, "probability": p} for g, p in update["top_k"]]
         return json.dumps(payload)
     if update["silent"]:
         return f"{update['time_s']:8.1f} s  (silence, {update['rms_dbfs']:.0f} dBFS)"
     also = ", ".join(f"{g} {100 * p:.0f}%" for g, p in update["top_k"][1:])
-    return f"{update['time_s']:8.1f} s  {update['genre']:<12} {100 * update['confidence']:5.1f}%" + (f"  ({also})" if also else "")
+    label = update["genre"] + (f" / {update['subgenre'].split('/')[-1]}" if update.get("subgenre") else "")
+    return f"{update['time_s']:8.1f} s  {label:<12} {100 * update['confidence']:5.1f}%" + (f"  ({also})" if also else "")
 
 
 def _export(args) -> int:

@@ -213,7 +213,7 @@ def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: 
         if not len(tracks[split]):
             return None
         return evaluate(model, tracks[split], run.classes, frames, cfg.device, cfg.eval_batch_size,
-                        cfg.mixed_precision, objective)
+                        cfg.mixed_precision, objective=objective)
 
     valid, test = score("valid"), score("test")
     test_accuracy = test["accuracy"] if test else None

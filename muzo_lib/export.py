@@ -64,10 +64,15 @@ def export_onnx(model_path: str | os.PathLike, output: str | os.PathLike, opset:
 
     Raises:
         muzo_lib.checkpoints.CheckpointError: ``model_path`` is not a network checkpoint.
+        ValueError: a two-level (genre + subgenre) network: its two heads need two softmaxes
+            and a decoder that the exported graph does not carry yet.
     """
     import onnx
 
     checkpoint = load_checkpoint(model_path)
+    if checkpoint.extra.get("class_tree"):
+        raise ValueError(f"{Path(model_path).name} has a genre and a subgenre head: ONNX export covers genre-only "
+                         "networks for now (train one with --levels genre to export it)")
     model = _WithSoftmax(checkpoint.model.float().eval().to("cpu"))
     mel = checkpoint.mel_config
     frames = mel.frames(checkpoint.segment_seconds)

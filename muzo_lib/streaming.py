@@ -92,6 +92,7 @@ class StreamingClassifier:
         self.received = 0              # samples received so far, at the model's rate
         self._next_update = self.window
         self._smoothed: np.ndarray | None = None
+        self._smoothed_sub: np.ndarray | None = None  # subgenre probabilities of a two-level model
         self.updates = 0
         if self._resampler is not None:
             self._resampler.clear()
@@ -167,14 +168,26 @@ class StreamingClassifier:
         out = {"time_s": self.received / self.sample_rate, "window_s": len(y) / self.sample_rate,
                "silent": bool(rms_dbfs < self.silence_dbfs), "rms_dbfs": round(float(rms_dbfs), 1)}
         if out["silent"]:
-            self._smoothed = None
-            out |= {"genre": None, "confidence": None, "top_k": None, "probabilities": None, "raw_genre": None}
+            self._smoothed = self._smoothed_sub = None
+            out |= {"genre": None, "confidence": None, "top_k": None, "probabilities": None, "raw_genre": None,
+                    "subgenre": None, "subgenre_confidence": None}
         else:
-            probs = np.asarray(self.model.predict_waveforms([y])[0], dtype=float)
+            tree = getattr(self.model, "tree", None)  # a two-level model: subgenres too
+            if tree is None:
+                probs, subs = np.asarray(self.model.predict_waveforms([y])[0], dtype=float), None
+            else:
+                levels = self.model.predict_prepared_levels([self.model.prepare(y)])
+                probs, subs = np.asarray(levels[0][0], dtype=float), np.asarray(levels[1][0], dtype=float)
             self._smoothed = probs if self._smoothed is None else \
                 self.smoothing * self._smoothed + (1 - self.smoothing) * probs
-            p = Prediction.from_probabilities(self._smoothed, self.model.classes, self.top_k)
-            out |= {"genre": p.genre, "confidence": p.confidence, "top_k": p.top_k, "probabilities": p.probabilities}
+            if subs is not None:
+                self._smoothed_sub = subs if self._smoothed_sub is None else \
+                    self.smoothing * self._smoothed_sub + (1 - self.smoothing) * subs
+            p = Prediction.from_probabilities(self._smoothed, self.model.classes, self.top_k,
+                                              subgenre_probabilities=None if subs is None else
+                                              dict(zip(tree.subgenres, self._smoothed_sub)))
+            out |= {"genre": p.genre, "confidence": p.confidence, "top_k": p.top_k, "probabilities": p.probabilities,
+                    "subgenre": p.subgenre, "subgenre_confidence": p.subgenre_confidence}
             out["raw_genre"] = self.model.classes[int(np.argmax(probs))]
         self.updates += 1
         out["compute_ms"] = 1000 * (time.perf_counter() - start)

@@ -107,3 +107,28 @@ def test_the_hybrid_trains_both_levels_through_the_same_engine(two_level):
     assert out["metrics"]["levels"]["subgenre_weight"] == 0.5
     result = predict_files(model, expand_inputs([run.data_dir / "jazz" / "swing"]), progress=False)[0]
     assert result.subgenre is None if result.genre == "pop" else result.subgenre in {"classic", "swing", "punk"}
+
+
+def test_a_live_stream_reports_the_subgenre_of_a_two_level_model(two_level):
+    import numpy as np
+
+    from muzo_lib.audio import load_audio
+    from muzo_lib.streaming import StreamingClassifier
+
+    run, out = two_level
+    model = load_model(out["checkpoint_path"], device="cpu")
+    track = run.tracks[run.tracks.subgenre != ""].iloc[0]
+    y = load_audio(track.path, 22050)
+    updates = list(StreamingClassifier(model, input_rate=22050, window_seconds=2.0, hop_seconds=1.0).run(
+        np.array_split(y, 8)))
+    assert updates and all(u["subgenre"] is None or f"{u['genre']}/{u['subgenre']}" in model.tree.subgenres
+                           for u in updates)
+    assert any(u["subgenre"] is not None for u in updates)
+
+
+def test_two_level_networks_are_refused_by_the_onnx_export_in_one_line(two_level, tmp_path):
+    pytest.importorskip("onnx")
+    from muzo_lib.export import export_onnx
+
+    with pytest.raises(ValueError, match="genre and a subgenre head"):
+        export_onnx(two_level[1]["checkpoint_path"], tmp_path / "m.onnx")
