@@ -158,12 +158,12 @@ def _predict(args) -> int:
         table = results_table(results, top_k=args.top_k).drop(columns="error")
         table["file"] = [r.path for r in results]
         table["confidence %"] = [f"{100 * r.confidence:.1f}" if r.ok else "-" for r in results]
-        if model.tree is not None:  # two levels: "genre / subgenre" and the subgenre's confidence within its genre
+        if getattr(model, "tree", None) is not None:  # two levels: "genre / subgenre" and the subgenre's confidence within its genre
             table.insert(3, "subgenre %", [f"{100 * r.subgenre_confidence:.1f}" if r.ok and r.subgenre else "-"
                                            for r in results])
         with pd.option_context("display.max_colwidth", None, "display.width", 160):
             print(table.to_string(index=False, justify="left"))
-        levels = f", {len(model.tree.subgenres)} subgenres" if model.tree is not None else ""
+        levels = f", {len(model.tree.subgenres)} subgenres" if getattr(model, "tree", None) is not None else ""
         print(f"{len(good)} of {len(results)} file(s) predicted with {model.kind} model {model.path.name} "
               f"({len(model.classes)} genres{levels})")
     for r in results:

@@ -70,6 +70,8 @@ class OnnxPredictor:
 
     #: longest excerpt scored per file, s (its centred part), as for the torch network
     max_seconds: float | None = 600.0
+    #: exported networks are genre-only (two-level ones are refused by the export)
+    tree = None
 
     def __init__(self, path: str | os.PathLike, batch_size: int = 64, threads: int | None = None):
         try:

@@ -128,3 +128,5 @@ def test_train_and_predict_with_the_pretrained_musicnn_embeddings(trained, tmp_p
     assert predicted.returncode == 0, predicted.stderr
     items = json.loads(predicted.stdout)
     assert len(items) == 6 and all(it["error"] is None and it["genre"] in ("jazz", "pop", "rock") for it in items)
+    table = _muzo("predict", data / "pop", "--model", tmp_path / "m.skops", "--no-progress", cwd=tmp_path)
+    assert table.returncode == 0 and "6 of 6 file(s) predicted with musicnn model m.skops" in table.stdout, table.stderr

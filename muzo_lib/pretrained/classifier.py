@@ -223,6 +223,8 @@ class EmbeddingPredictor:
     max_seconds: float | None = 600.0
     #: seconds read from each file's start (``None``: all of it, up to :attr:`max_seconds`)
     duration: float | None = None
+    #: genre only: no subgenre head
+    tree = None
 
     def __init__(self, model, path: str | os.PathLike | None = None, device: str | None = None):
         if not isinstance(model, EmbeddingClassifier):
