@@ -25,7 +25,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import RandomForestClassifier
 
-from .paths import atomic_write
+from .skops_files import load_skops, save_skops
 
 #: Marks a file as a Muzo Random Forest model (checked on load).
 MODEL_FORMAT = "muzo-random-forest"
@@ -144,14 +144,12 @@ class MusicGenreClassifier(ClassifierMixin, BaseEstimator):
     def save_model(self, path: str | os.PathLike) -> Path:
         """Write the fitted model to ``path`` (skops format, atomic) with its feature
         names, class list and library versions."""
-        import skops.io as sio
-
         if not hasattr(self, "forest_"):
             raise ValueError("cannot save an unfitted MusicGenreClassifier")
         payload = {"format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION,
                    "model": self, "feature_names": [str(n) for n in self.feature_names_in_],
                    "classes": [str(c) for c in self.classes_], "versions": library_versions()}
-        return atomic_write(path, lambda tmp: sio.dump(payload, tmp))
+        return save_skops(path, payload)
 
     @classmethod
     def load_model(cls, path: str | os.PathLike) -> "MusicGenreClassifier":
@@ -162,33 +160,7 @@ class MusicGenreClassifier(ClassifierMixin, BaseEstimator):
             ModelFormatError: the file is not a Muzo Random Forest model (another format,
                 another program's skops file, or types outside :data:`TRUSTED_TYPES`).
         """
-        import skops.io as sio
-
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such model file")
-        try:
-            untrusted = set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES)
-        except Exception as exc:
-            raise ModelFormatError(f"{path}: not a Muzo Random Forest model (not a skops file: "
-                                   f"{type(exc).__name__})") from None
-        if untrusted:
-            raise ModelFormatError(f"{path}: refusing to load types a Muzo model never holds: "
-                                   f"{_few(sorted(untrusted))}")
-        try:
-            payload = sio.load(path, trusted=TRUSTED_TYPES)
-        except Exception as exc:
-            raise ModelFormatError(f"{path}: could not be read as a Muzo Random Forest model "
-                                   f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
-        if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT \
-                or not isinstance(payload.get("model"), cls):
-            raise ModelFormatError(f"{path}: not a Muzo Random Forest model")
-        if payload.get("format_version") != MODEL_FORMAT_VERSION:
-            raise ModelFormatError(f"{path}: model format version {payload.get('format_version')}, "
-                                   f"this Muzo reads version {MODEL_FORMAT_VERSION}")
-        model = payload["model"]
-        model.saved_versions_ = payload.get("versions", {})
-        return model
+        return load_skops(path, cls, TRUSTED_TYPES, MODEL_FORMAT, MODEL_FORMAT_VERSION, ModelFormatError, "Random Forest model")
 
 
 def library_versions() -> dict[str, str]:

@@ -30,7 +30,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..evaluation import classification_metrics, metric_intervals
-from ..paths import atomic_write
+from ..skops_files import load_skops, save_skops
 from .embeddings import LAYERS, SAMPLE_RATE, Embedder, EmbeddingConfig, run_embeddings, track_features
 
 #: Marks a file as a Muzo embedding classifier (checked on load).
@@ -142,8 +142,6 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------ files
     def save_model(self, path: str | os.PathLike) -> Path:
         """Write the fitted model to ``path`` (skops, atomic) with its class list and embedding settings."""
-        import skops.io as sio
-
         from ..forest import library_versions
 
         if not hasattr(self, "pipeline_"):
@@ -151,7 +149,7 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         payload = {"format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION, "model": self,
                    "classes": [str(c) for c in self.classes_], "embedding": self.embedding_config.to_dict(),
                    "layer": self.layer, "versions": library_versions()}
-        return atomic_write(path, lambda tmp: sio.dump(payload, tmp))
+        return save_skops(path, payload)
 
     @classmethod
     def load_model(cls, path: str | os.PathLike) -> "EmbeddingClassifier":
@@ -162,33 +160,7 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
             EmbeddingModelError: not a Muzo embedding classifier, or it holds types outside
                 :data:`TRUSTED_TYPES` (nothing from the file is run).
         """
-        import skops.io as sio
-
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such model file")
-        try:
-            untrusted = set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES)
-        except Exception as exc:
-            raise EmbeddingModelError(f"{path}: not a Muzo embedding classifier (not a skops file: "
-                                      f"{type(exc).__name__})") from None
-        if untrusted:
-            raise EmbeddingModelError(f"{path}: refusing to load types a Muzo embedding classifier never holds: "
-                                      f"{', '.join(sorted(untrusted)[:5])}")
-        try:
-            payload = sio.load(path, trusted=TRUSTED_TYPES)
-        except Exception as exc:
-            raise EmbeddingModelError(f"{path}: could not be read as a Muzo embedding classifier "
-                                      f"({type(exc).__name__})") from None
-        if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT \
-                or not isinstance(payload.get("model"), cls):
-            raise EmbeddingModelError(f"{path}: not a Muzo embedding classifier")
-        if payload.get("format_version") != MODEL_FORMAT_VERSION:
-            raise EmbeddingModelError(f"{path}: embedding classifier format version {payload.get('format_version')}, "
-                                      f"this Muzo reads version {MODEL_FORMAT_VERSION}")
-        model = payload["model"]
-        model.saved_versions_ = payload.get("versions", {})
-        return model
+        return load_skops(path, cls, TRUSTED_TYPES, MODEL_FORMAT, MODEL_FORMAT_VERSION, EmbeddingModelError, "embedding classifier")
 
 
 def is_embedding_model(path: str | os.PathLike) -> bool:
