@@ -9,7 +9,7 @@ needs neither.
 """
 from __future__ import annotations
 
-import importlib
+from .lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -49,17 +49,4 @@ _EXPORTS = {
     "timing": ["measure_latency"],
     "training": ["TrackSet", "TrainConfig", "TrainResult", "evaluate", "fit", "seed_everything"],
 }
-_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_HOME)
-
-
-def __getattr__(name: str):
-    if name not in _HOME:
-        raise AttributeError(f"module 'muzo_lib' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_HOME))
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -484,6 +484,7 @@ def cross_validate(run, architecture: str, k: int = 5, seed: int = 0, group_by: 
         logmels = run.logmels(mel, progress=progress)
     rows, per_fold = [], []
     in_fold = run.tracks.track_id.map(fold_of).to_numpy()
+    genre = run.tracks.set_index("track_id").genre
     for fold in range(k):
         split = np.where(in_fold == fold, "test", "train").astype(object)
         if architecture != "rf":
@@ -495,7 +496,6 @@ def cross_validate(run, architecture: str, k: int = 5, seed: int = 0, group_by: 
             out = train_on_run(fold_run, f"{architecture}_fold{fold}", architecture, mel, cfg,
                                model_options=model_options, logmels=logmels, seed=seed, save=False)
             names, probs = out["test"]["names"], out["test"]["track_probs"]
-        genre = run.tracks.set_index("track_id").genre
         predicted = [run.classes[i] for i in np.asarray(probs).argmax(axis=1)]
         right = float(np.mean([genre[t] == p for t, p in zip(names, predicted)]))
         per_fold.append({"fold": fold, "n": len(names), "accuracy": 100 * right})

@@ -278,8 +278,9 @@ def load_model(path: str | os.PathLike, device=None) -> GenrePredictor:
             return OnnxPredictor(path)
         except OnnxModelError as exc:
             raise ModelLoadError(str(exc)) from None
+    skops = _is_skops(path)
     try:  # each kind imports only what it needs: scikit-learn for forests, torch for networks
-        if _is_skops(path):
+        if skops:
             from .forest import ModelFormatError, MusicGenreClassifier
         else:
             from .checkpoints import CheckpointError, load_checkpoint
@@ -287,7 +288,7 @@ def load_model(path: str | os.PathLike, device=None) -> GenrePredictor:
         raise ModelLoadError(f"{path.name}: this kind of model needs the {exc.name} package, which is not installed "
                              "(exported .onnx models run with onnxruntime alone)") from None
 
-    if _is_skops(path):
+    if skops:
         from .pretrained.classifier import EmbeddingPredictor, is_embedding_model
 
         if is_embedding_model(path):  # a classifier on musicnn embeddings (muzo train --architecture musicnn)

@@ -6,9 +6,11 @@ import muzo_lib
 
 
 def test_every_export_resolves_to_its_module():
+    home = {name: module for module, names in muzo_lib._EXPORTS.items() for name in names}
+    assert sorted(home) == muzo_lib.__all__
     for name in muzo_lib.__all__:
         value = getattr(muzo_lib, name)
-        assert value is getattr(importlib.import_module(f"muzo_lib.{muzo_lib._HOME[name]}"), name), name
+        assert value is getattr(importlib.import_module(f"muzo_lib.{home[name]}"), name), name
 
 
 def test_unknown_name_is_an_attribute_error():

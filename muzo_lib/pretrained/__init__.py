@@ -11,7 +11,7 @@ Example:
 """
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_exports
 
 _EXPORTS = {
     "tf_checkpoint": ["CheckpointFormatError", "read_checkpoint"],
@@ -21,17 +21,4 @@ _EXPORTS = {
                    "cross_validate_embeddings", "cv_folds", "is_embedding_model", "run_features", "track_scores",
                    "train_embedding_model"],
 }
-_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_HOME)
-
-
-def __getattr__(name: str):
-    if name not in _HOME:
-        raise AttributeError(f"module 'muzo_lib.pretrained' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_HOME))
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
