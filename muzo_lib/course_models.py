@@ -334,16 +334,11 @@ def _train_forest(run, path: Path, seed: int, params: dict, progress: bool, leve
 
 def _train_embedding_classifier(run, path, seed: int, progress: bool) -> dict:
     """A logistic regression on musicnn embeddings (:mod:`muzo_lib.pretrained`), saved at ``path``
-    (default: the course's place in the run)."""
-    import shutil
-
+    or, when ``path`` is ``None``, at the course's place in the run with its metrics (as networks)."""
     from .pretrained.classifier import train_embedding_model
 
-    out = train_embedding_model(run, "musicnn", seed=seed, progress=progress, save=True)
-    target = Path(path).expanduser() if path is not None else Path(out["model_path"])
-    if target != Path(out["model_path"]):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(out["model_path"], target)
+    out = train_embedding_model(run, "musicnn", seed=seed, progress=progress, save=path is None)
+    target = out["model_path"] if path is None else out["model"].save_model(Path(path).expanduser())
     return {"architecture": "musicnn", "path": str(target), "parameters": None, "valid": out["valid"],
             "test": out["test"]}
 
@@ -360,7 +355,6 @@ def _forest_labels(run, table, levels: str):
         raise ValueError("levels must be 'genre', or 'both' on a dataset with <genre>/<subgenre>/<file> folders")
     subs = run.tracks.set_index("track_id").subgenre.loc[table.index].fillna("").astype(str)
     return tree, pd.Series([f"{g}/{s}" if s else g for g, s in zip(table.genre, subs)], index=table.index)
-
 
 
 def _run_seed(run) -> int:
