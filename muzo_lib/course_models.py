@@ -29,7 +29,7 @@ from .training import TrackSet, TrainConfig, evaluate, fit, seed_everything
 
 #: The networks' course defaults: sized so the whole default course runs in minutes on
 #: a 2-core CPU. Anything not listed is :class:`TrainConfig`'s own default.
-COURSE_TRAINING = {"epochs": 8, "batch_size": 32, "learning_rate": 0.002, "segment_seconds": 3.0,
+COURSE_TRAINING = {"epochs": 30, "batch_size": 32, "learning_rate": 0.002, "segment_seconds": 3.0,
                    "crops_per_track": 4, "early_stopping_patience": 6, "lr_patience": 3}
 #: The course's training-time augmentation (SpecAugment masks and random gain).
 COURSE_AUGMENT = {"freq_masks": 1, "time_masks": 1, "gain_db": 6.0, "mixup_alpha": 0.0}

@@ -48,7 +48,8 @@ def make_split(manifest: pd.DataFrame, seed: int = 0, valid_size: float = 0.15,
     if not (0 <= valid_size < 1 and 0 <= test_size < 1 and valid_size + test_size < 1):
         raise ValueError(f"valid_size ({valid_size}) and test_size ({test_size}) must be fractions in [0, 1) "
                          "that leave tracks for training (valid_size + test_size < 1)")
-    tracks = usable_tracks(manifest)[["track_id", "genre", "artist"]].copy()
+    usable = usable_tracks(manifest)
+    tracks = usable[["track_id", "genre", "artist"]].copy()
     if strategy == "auto":
         strategy = _auto_strategy(manifest, tracks)
     if strategy == "gtzan":
@@ -61,11 +62,11 @@ def make_split(manifest: pd.DataFrame, seed: int = 0, valid_size: float = 0.15,
                                   f"{dropped} track(s) on the fault list left out")
     elif strategy in ("artist", "track"):
         groups = tracks.artist.where(tracks.artist != "", tracks.track_id) if strategy == "artist" else tracks.track_id
-        tracks["split"] = _grouped_stratified_split(tracks.genre.to_numpy(), groups.to_numpy(),
-                                                    seed, valid_size, test_size)
-        info = (SplitInfo("artist", "stratified by genre, grouped by artist: no artist on two sides")
+        tracks["split"] = _grouped_stratified_split(_strata(usable), groups.to_numpy(), seed, valid_size, test_size)
+        level = "subgenre" if (usable.get("subgenre", pd.Series(dtype=str)).fillna("") != "").any() else "genre"
+        info = (SplitInfo("artist", f"stratified by {level}, grouped by artist: no artist on two sides")
                 if strategy == "artist" else
-                SplitInfo("track", "stratified by genre, per track; artists are unknown or too few "
+                SplitInfo("track", f"stratified by {level}, per track; artists are unknown or too few "
                                    "per genre, so artists may leak across sides (optimistic scores)"))
     else:
         raise ValueError(f"unknown split strategy {strategy!r}; use auto, gtzan, artist or track")
@@ -84,9 +85,17 @@ def _auto_strategy(manifest: pd.DataFrame, tracks: pd.DataFrame) -> str:
     return "track"
 
 
+def _strata(tracks: pd.DataFrame) -> np.ndarray:
+    """The label a split balances: ``genre/subgenre`` where the track has a subgenre, else
+    the genre, so every subgenre with enough artists reaches every side of the split."""
+    subgenre = tracks["subgenre"].fillna("") if "subgenre" in tracks else pd.Series("", index=tracks.index)
+    genre = tracks["genre"].astype(str)
+    return np.where(subgenre != "", genre + "/" + subgenre, genre).astype(object)
+
+
 def _grouped_stratified_split(labels, groups, seed, valid_size, test_size) -> np.ndarray:
-    """Greedy stratified group split: per genre, whole groups go to the side that is
-    furthest below its target share. Deterministic for a seed."""
+    """Greedy stratified group split: per stratum (genre or genre/subgenre), whole groups
+    go to the side that is furthest below its target share. Deterministic for a seed."""
     rng = np.random.default_rng(seed)
     out = np.empty(len(labels), dtype=object)
     targets = {"test": test_size, "valid": valid_size, "train": 1.0 - valid_size - test_size}

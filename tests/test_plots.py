@@ -115,12 +115,34 @@ def test_learning_curves_draw_one_run_or_several_with_their_kept_epochs():
     assert list(acc.lines[3].get_ydata()) == [20.0, 40.0, 45.5]
 
 
+def test_learning_curves_mark_each_learning_rate_cut_and_the_early_stop():
+    history = {**_history(), "lr": [0.002, 0.001, 0.0005]}
+    loss, acc = plots.plot_learning_curves(history, best_epoch=1, stopped_early=True).axes
+    cuts = [line.get_xdata()[0] for line in acc.lines if line.get_linestyle() == ":"]
+    assert cuts == [2, 3]
+    assert [line.get_label() for line in loss.lines].count("early stop") == 1
+    assert [line.get_label() for line in acc.lines].count("early stop") == 0
+    quiet = plots.plot_learning_curves({**_history(), "lr": [0.002] * 3}).axes[1]
+    assert not [line for line in quiet.lines if line.get_linestyle() == ":"]
+
+
 def test_durations_figure_only_when_tracks_differ_in_length():
     same = pd.DataFrame({"status": ["ok"] * 3, "duration": [10.0, 10.0, 10.0]})
     assert plots.plot_durations(same) is None
     varied = pd.DataFrame({"status": ["ok", "ok", "too_short"], "duration": [29.9, 30.6, 1.0]})
     fig = plots.plot_durations(varied)
     assert fig.axes[0].get_title() == "Durations of 2 usable tracks"
+
+
+def test_twelve_subgenres_get_twelve_colours_grouped_by_genre_in_the_legend():
+    genres = ["blues", "classical", "jazz", "metal", "reggae", "rock"]
+    tracks = pd.DataFrame([{"genre": g, "subgenre": f"{g[:3]}_{s}"} for g in genres for s in ("b", "a")])
+    ax = plots.plot_class_balance(tracks).axes[0]
+    colours = {p.get_facecolor() for p in ax.patches if p.get_height() > 0}
+    assert len(colours) == 12                       # the default cycle repeats after 10
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[:4] == ["blu_a", "blu_b", "cla_a", "cla_b"]
+    assert len(set(plots.distinct_colors(30))) == 30
 
 
 def test_class_balance_stacks_by_split_or_subgenre_and_draws_plain_bars_without_either():

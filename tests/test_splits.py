@@ -35,3 +35,31 @@ def test_split_sizes_are_checked_before_splitting():
         make_split(manifest, valid_size=0.9, test_size=0.9)
     split, _ = make_split(manifest, valid_size=0.25, test_size=0.0, strategy="artist")
     assert set(split.split) == {"train", "valid"}
+
+
+def test_the_default_generated_dataset_splits_into_48_test_tracks_with_every_subgenre_on_every_side():
+    """Issue 9's protocol, from the generator's default layout (no audio rendered)."""
+    import inspect
+
+    from muzo_lib.synth import dataset as synth_files
+    defaults = {k: v.default for k, v in inspect.signature(synth_files.generate_dataset).parameters.items()
+                if k in ("tracks_per_subgenre", "duration", "sample_rate", "seed", "genres", "artists_per_subgenre")}
+    rows = synth_files._track_list(synth_files._dataset_params(**defaults))
+    manifest = pd.DataFrame(rows).assign(track_id=lambda t: t.path, status="ok", reason="")
+    split, info = make_split(manifest, seed=0)
+    sides = split.merge(manifest[["track_id", "subgenre"]], on="track_id")
+    assert info.strategy == "artist" and "stratified by subgenre" in info.note
+    assert (sides.groupby("artist").split.nunique() == 1).all()                      # no artist on two sides
+    assert (sides.split == "test").sum() >= 48
+    for side in ("train", "valid", "test"):
+        on_side = sides[sides.split == side]
+        assert on_side.groupby(["genre", "subgenre"]).ngroups == 12, side             # every subgenre
+        if side != "train":
+            assert on_side.groupby("genre").artist.nunique().min() >= 2, side        # two artists per genre
+
+
+def test_genre_only_datasets_stay_stratified_by_genre():
+    manifest = _tracks(artists_per_genre=4).assign(status="ok", reason="", subgenre="")
+    split, info = make_split(manifest, seed=0)
+    assert "stratified by genre" in info.note
+    assert (split.groupby("genre").split.nunique() == 3).all()

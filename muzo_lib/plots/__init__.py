@@ -13,7 +13,7 @@ can save it; notebooks write ``from muzo_lib import plots`` and call ``plots.plo
 """
 from __future__ import annotations
 
-from .audio import plot_class_balance, plot_durations, plot_waveforms
+from .audio import distinct_colors, plot_class_balance, plot_durations, plot_waveforms
 from .evaluation import (
     plot_accuracies,
     plot_confusion_matrix,
@@ -34,7 +34,7 @@ from .training import (
     plot_misclassified,
 )
 
-__all__ = ["misclassified", "plot_accuracies", "plot_attention", "plot_class_balance",
+__all__ = ["distinct_colors", "misclassified", "plot_accuracies", "plot_attention", "plot_class_balance",
            "plot_confusion_matrix", "plot_durations", "plot_embedding_maps", "plot_feature_correlations",
            "plot_feature_distributions", "plot_feature_importance", "plot_gap", "plot_genre_over_time", "plot_hierarchical_confusion",
            "plot_head_comparison", "plot_learning_curves", "plot_learning_rate", "plot_logmels",

@@ -19,11 +19,16 @@ def plot_class_balance(tracks, ax=None):
     else:
         by = None
     table = pd.crosstab(tracks.genre, tracks[by]) if by else tracks.genre.value_counts().sort_index().rename("tracks")
+    colors = None
     if by == "split":
         table = table[[c for c in ("train", "valid", "test") if c in table]]
+    elif by == "subgenre":  # one colour per subgenre; a genre's subgenres side by side in the legend
+        pairs = tracks[["genre", "subgenre"]].drop_duplicates().sort_values(["genre", "subgenre"])
+        table = table[list(dict.fromkeys(pairs.subgenre))]
+        colors = distinct_colors(table.shape[1])
     if ax is None:
         _, ax = plt.subplots(figsize=(max(6, 0.7 * len(table)), 3.5))
-    table.plot.bar(stacked=True, ax=ax, rot=30, width=0.8)
+    table.plot.bar(stacked=True, ax=ax, rot=30, width=0.8, color=colors)
     ax.set_ylabel("tracks")
     ax.set_xlabel("")
     ax.set_title(f"Tracks per genre, by {by}" if by else "Tracks per genre")
@@ -31,6 +36,14 @@ def plot_class_balance(tracks, ax=None):
         ax.legend(title=by, fontsize=8)
     ax.figure.tight_layout()
     return ax.figure
+
+
+def distinct_colors(n: int) -> list:
+    """``n`` colours no two alike: tab20's light/dark pairs up to 20 (the default cycle repeats
+    after 10, so 12 subgenres would share colours), evenly spaced hues beyond."""
+    if n <= 20:
+        return [plt.cm.tab20(i) for i in range(n)]
+    return [plt.cm.turbo(x) for x in np.linspace(0.05, 0.95, n)]
 
 
 def plot_durations(manifest, ax=None):

@@ -9,7 +9,7 @@ import pandas as pd
 from .spectrograms import show_logmel
 
 
-def plot_learning_curves(history: dict, title: str = "Learning curves", best_epoch=None):
+def plot_learning_curves(history: dict, title: str = "Learning curves", best_epoch=None, stopped_early: bool = False):
     """Loss (left) and accuracy (right, %) per epoch: training crops vs validation.
 
     A widening gap between training and validation is overfitting.
@@ -22,6 +22,9 @@ def plot_learning_curves(history: dict, title: str = "Learning curves", best_epo
         title: the figure title.
         best_epoch: the epoch whose checkpoint was kept, or ``{name: epoch}`` for several
             runs; marked with a vertical line.
+        stopped_early: one run only: early stopping ended it, marked at its last epoch.
+            One run's learning-rate cuts (epochs whose ``lr`` is below the one before) are
+            marked with dotted lines.
 
     Returns:
         The matplotlib Figure.
@@ -48,6 +51,8 @@ def plot_learning_curves(history: dict, title: str = "Learning curves", best_epo
         if kept.get(name):
             for ax in (ax_loss, ax_acc):
                 ax.axvline(kept[name], color=color, ls="--", lw=1, label=f"{name} kept: epoch {kept[name]}".strip())
+        if not several:
+            _mark_schedule(h, (ax_loss, ax_acc), stopped_early)
     ax_loss.set_ylabel("cross-entropy")
     ax_acc.set_ylabel("accuracy (%)")
     ax_acc.set_ylim(0, 100)
@@ -58,6 +63,17 @@ def plot_learning_curves(history: dict, title: str = "Learning curves", best_epo
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def _mark_schedule(history: dict, axes, stopped_early: bool) -> None:
+    """Dotted lines where ReduceLROnPlateau cut the rate, a cross where early stopping fired."""
+    lr, epochs = history.get("lr", []), history["epoch"]
+    cuts = [e for e, a, b in zip(epochs[1:], lr, lr[1:]) if b < a]
+    for ax in axes:
+        for i, epoch in enumerate(cuts):
+            ax.axvline(epoch, color="C3", ls=":", lw=1.2, label="learning rate halved" if i == 0 else None)
+    if stopped_early and len(epochs):
+        axes[0].plot(epochs[-1], history["val_loss"][-1], "X", color="C3", ms=10, label="early stop")
 
 
 def plot_learning_rate(history: dict, title: str = "Learning rate (ReduceLROnPlateau)"):

@@ -56,14 +56,15 @@ def render_track(genre: str, subgenre: str, seed: int = 0, duration: float = 10.
     return audio
 
 
-def generate_dataset(root: str | os.PathLike, tracks_per_subgenre: int = 9, duration: float = 10.0,
+def generate_dataset(root: str | os.PathLike, tracks_per_subgenre: int = 20, duration: float = 10.0,
                      sample_rate: int = 22050, seed: int = 0, genres=None,
-                     artists_per_subgenre: int = 3, overwrite: bool = False, n_jobs: int = -1) -> Path:
+                     artists_per_subgenre: int = 5, overwrite: bool = False, n_jobs: int = -1) -> Path:
     """Write the synthetic dataset as ``<root>/<genre>/<subgenre>/<track>.wav`` + ``metadata.csv``.
 
-    The defaults (6 genres x 2 subgenres x 9 tracks of 10 s = 108 tracks, 6 artists
-    per genre) keep the CPU course fast and leave enough artists for an artist-grouped
-    train/valid/test split. Files are 16-bit PCM mono WAV; the same arguments give
+    The defaults (6 genres x 2 subgenres x 20 tracks of 10 s = 240 tracks; 5 artists
+    per subgenre, 4 tracks each) leave an artist-grouped split stratified by subgenre
+    with 48 test and 48 validation tracks: one artist of every subgenre on each of those
+    sides (2 per genre), the other 3 in training. Files are 16-bit PCM mono WAV; the same arguments give
     byte-identical files.
 
     Args:
