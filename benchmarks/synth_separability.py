@@ -6,7 +6,9 @@ do clearly better than chance. Scores use 5-fold cross-validation grouped by art
 (no artist on both sides), plus, for contrast, ungrouped folds that leak artists.
 
 Usage:
-    .venv/bin/python benchmarks/synth_separability.py [--tracks-per-subgenre 9] [--duration 10]
+    .venv/bin/python benchmarks/synth_separability.py [--tracks-per-subgenre N] [--artists-per-subgenre N] [--duration 10]
+
+Without options it measures the course's own dataset (``generate_dataset``'s defaults).
 """
 from __future__ import annotations
 
@@ -62,15 +64,17 @@ def cv_accuracy(model, X, y, groups, grouped: bool = True) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tracks-per-subgenre", type=int, default=9)
+    parser.add_argument("--tracks-per-subgenre", type=int, default=None, help="default: generate_dataset's")
+    parser.add_argument("--artists-per-subgenre", type=int, default=None, help="default: generate_dataset's")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per track")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        root = generate_dataset(Path(tmp) / "generated", tracks_per_subgenre=args.tracks_per_subgenre,
-                                duration=args.duration, seed=args.seed)
+        sizes = {k: v for k, v in (("tracks_per_subgenre", args.tracks_per_subgenre),
+                                   ("artists_per_subgenre", args.artists_per_subgenre)) if v is not None}
+        root = generate_dataset(Path(tmp) / "generated", duration=args.duration, seed=args.seed, **sizes)
         print(f"generated in {time.perf_counter() - start:.1f} s")
         meta = pd.read_csv(root / "metadata.csv")
         rows = Parallel(n_jobs=-1)(delayed(descriptors)(root / p, 22050) for p in meta.path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from .spectrograms import show_logmel
 
@@ -57,6 +58,7 @@ def plot_learning_curves(history: dict, title: str = "Learning curves", best_epo
     ax_acc.set_ylabel("accuracy (%)")
     ax_acc.set_ylim(0, 100)
     for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
