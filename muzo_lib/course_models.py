@@ -240,6 +240,52 @@ def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: 
             "checkpoint_path": checkpoint, "metrics_path": metrics_path}
 
 
+def reuse_course_network(run, architecture: str, mel_config: MelConfig | None = None,
+                         train_config: TrainConfig | None = None, seed: int = 0, logmels: dict | None = None) -> dict | None:
+    """The run's genre-only course network (03's CNN, 04's hybrid), scored on the test split,
+    when it was trained on this run with exactly these settings; ``None`` otherwise.
+
+    A later notebook that needs the same model (06's genre-only baseline) takes it instead
+    of training it a second time. Same settings means the same :class:`TrainConfig` (seed
+    included), log-mel settings, default network config, classes and test-split size, as
+    recorded in ``metrics/<architecture>.json``; a missing or unreadable file is not reused.
+
+    Returns:
+        :func:`train_on_run`'s dict without ``result`` (no training happened): ``model``,
+        ``test``, ``tracks``, ``metrics``, ``checkpoint_path``, ``metrics_path``.
+    """
+    import json
+
+    from .checkpoints import CheckpointError, load_checkpoint
+
+    mel = mel_config or MelConfig()
+    cfg = TrainConfig(**{**asdict(train_config or course_train_config()), "seed": seed})
+    metrics_path = run.run_dir / "metrics" / f"{architecture}.json"
+    checkpoint = course_model_path(run, architecture)
+    try:
+        metrics = json.loads(metrics_path.read_text())
+    except (OSError, ValueError):
+        return None
+    default_config = ARCHITECTURES[architecture][0](n_classes=len(run.classes), n_mels=mel.n_mels)
+    same = (metrics.get("train_config") == json.loads(json.dumps({**asdict(cfg), "device": str(cfg.device)}))
+            and metrics.get("mel_config") == json.loads(json.dumps(mel.to_dict()))
+            and metrics.get("model_config") == json.loads(json.dumps(config_to_dict(default_config)))
+            and metrics.get("classes") == list(run.classes) and "levels" not in metrics
+            and metrics.get("n") == int((run.tracks.split == "test").sum()))
+    if not same:
+        return None
+    try:
+        model = load_checkpoint(checkpoint, architecture=architecture, classes=run.classes).model
+    except (CheckpointError, OSError):
+        return None
+    logmels = logmels if logmels is not None else run.logmels(mel, progress=False)
+    tracks = {s: TrackSet.from_run(run, logmels, s) for s in ("train", "valid", "test")}
+    test = evaluate(model, tracks["test"], run.classes, mel.frames(cfg.segment_seconds), cfg.device,
+                    cfg.eval_batch_size, cfg.mixed_precision)
+    return {"model": model, "test": test, "tracks": tracks, "metrics": metrics, "checkpoint_path": checkpoint,
+            "metrics_path": metrics_path}
+
+
 def _two_level(run, tracks: dict, logmels: dict, levels: str, subgenre_weight: float | None):
     """``(objective, output names)``: ``(None, run.classes)`` for one level; for two, the
     :class:`~muzo_lib.hierarchy.TwoLevelLoss` and the tracks' labels re-encoded in place."""

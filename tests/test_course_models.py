@@ -1,9 +1,11 @@
-"""The course's models: one place for the training defaults, and cross-validation."""
+"""The course's models: one place for the training defaults, cross-validation, reuse."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from helpers import tiny_dataset
 
-from muzo_lib.course_models import COURSE_TRAINING, course_train_config, cross_validate
+from muzo_lib.course_models import COURSE_TRAINING, course_train_config, cross_validate, reuse_course_network, train_on_run
 from muzo_lib.runs import prepare_run
 from muzo_lib.spectrogram import MelConfig
 
@@ -35,3 +37,21 @@ def test_cross_validation_predicts_every_track_once(tmp_path, architecture):
     assert cv["accuracy"] == pytest.approx(100 * np.mean(predictions.genre == predictions.predicted))
     assert cv["accuracy_ci"][0] <= cv["accuracy"] <= cv["accuracy_ci"][1]
     assert np.allclose(predictions[run.classes].sum(axis=1), 1, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_later_notebook_reuses_the_course_network_only_when_every_setting_matches(tmp_path):
+    run = prepare_run(tiny_dataset(tmp_path / "data", per_genre=5, seconds=3.0), tmp_path / "run", seed=0)
+    mel = MelConfig(n_mels=32)
+    cfg = course_train_config(epochs=1, segment_seconds=1.0, progress=False, verbose=False)
+    assert reuse_course_network(run, "cnn", mel, cfg) is None                 # nothing trained yet
+    trained = train_on_run(run, "cnn", "cnn", mel, cfg)
+    reused = reuse_course_network(run, "cnn", mel, cfg)
+    assert reused["checkpoint_path"] == trained["checkpoint_path"] and "result" not in reused
+    np.testing.assert_allclose(reused["test"]["track_probs"], trained["test"]["track_probs"], atol=1e-4)
+    assert list(reused["test"]["predictions"]) == list(trained["test"]["predictions"])
+    assert reused["metrics"]["accuracy"] == trained["metrics"]["accuracy"]
+    assert reuse_course_network(run, "cnn", mel, replace(cfg, epochs=2)) is None   # other settings: train again
+    assert reuse_course_network(run, "cnn", mel, cfg, seed=1) is None
+    assert reuse_course_network(run, "cnn", MelConfig(n_mels=16), cfg) is None
+    assert reuse_course_network(run, "hybrid", mel, cfg) is None
