@@ -54,10 +54,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoints import load_checkpoint
+from .checkpoints import CheckpointError, load_checkpoint
 from .hierarchy import DEFAULT_DECODER, ClassTree, TwoLevelLoss
 from .models import config_to_dict
 from .paths import atomic_write
+from .prediction import _is_skops
 
 FORMAT = "muzo-onnx"
 VERSION = 2    # 2: two-level networks and musicnn embedding classifiers (1: genre-only networks)
@@ -107,6 +108,9 @@ def export_onnx(model_path: str | os.PathLike, output: str | os.PathLike, opset:
 
     if is_embedding_model(model_path):
         proto, metadata = _embedding_graph(model_path, opset)
+    elif _is_skops(Path(model_path)):
+        raise CheckpointError(f"{Path(model_path).name}: a scikit-learn model that is not a musicnn embedding "
+                              "classifier (a Random Forest has no ONNX export)")
     else:
         proto, metadata = _network_graph(model_path, opset)
     onnx.helper.set_model_props(proto, {"muzo_format": FORMAT, "muzo_version": str(VERSION), **metadata,

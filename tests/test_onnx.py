@@ -223,9 +223,18 @@ def test_cli_export_bad_input_is_one_line(exported, tmp_path, args, message):
 
 
 def test_cli_export_refuses_files_that_are_not_network_checkpoints(tmp_path):
+    import pandas as pd
+
+    from muzo_lib.forest import MusicGenreClassifier
+
     wav = write(tmp_path / "a.wav", tone(0.5))
     done = _muzo("export", "--model", wav, "--output", tmp_path / "a.onnx")
     assert done.returncode == 2 and "only network checkpoints" in done.stderr and not (tmp_path / "a.onnx").exists()
+    X = pd.DataFrame(np.random.default_rng(0).normal(size=(12, 3)), columns=list("abc"))
+    forest = MusicGenreClassifier(n_estimators=3).fit(X, ["a", "b", "c"] * 4).save_model(tmp_path / "rf.skops")
+    done = _muzo("export", "--model", forest, "--output", tmp_path / "rf.onnx")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and not (tmp_path / "rf.onnx").exists()
+    assert "not a musicnn embedding classifier (a Random Forest has no ONNX export)" in done.stderr
 
 
 def test_without_torch_a_pt_model_and_export_fail_in_one_line_and_onnx_still_works(exported, tmp_path):
