@@ -1,9 +1,12 @@
-"""Predict with an exported ``.onnx`` Muzo network through onnxruntime, never importing torch.
+"""Predict with an exported ``.onnx`` Muzo model through onnxruntime, never importing torch.
+
+The model is a network (genre-only or two-level) or a musicnn embedding classifier (see
+:mod:`muzo_lib.export` for what each file holds).
 
 It needs only numpy, onnxruntime, and (to decode files) soundfile + soxr: the
 deployment install is ``pip install onnxruntime numpy soundfile soxr`` plus Muzo
 itself without its dependencies (see the README). This module imports no muzo_lib module
-that imports torch (a test checks ``sys.modules`` in a fresh process).
+that imports torch or scikit-learn (a test checks ``sys.modules`` in a fresh process).
 
 :class:`OnnxPredictor` has the interface of :class:`muzo_lib.prediction.GenrePredictor`
 (``kind``, ``classes``, ``tree``, ``sample_rate``, ``path``, ``predict_waveforms``, ``prepare``,
