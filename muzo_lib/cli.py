@@ -325,11 +325,13 @@ def _add_listen_and_export(commands) -> None:
     listen.set_defaults(handler=_listen)
 
     export = commands.add_parser(
-        "export", help="export a network checkpoint to ONNX (predict without PyTorch)",
-        description="Write a CNN or hybrid checkpoint as an ONNX file whose metadata carries the classes and the "
-                    "log-mel settings; `muzo predict` and `muzo listen` then run it with onnxruntime, without torch.",
+        "export", help="export a network or musicnn model to ONNX (predict without PyTorch)",
+        description="Write a CNN or hybrid checkpoint (genre-only or two-level) or a musicnn embedding classifier as "
+                    "an ONNX file whose metadata carries the classes (and class tree) and the log-mel settings; "
+                    "`muzo predict` and `muzo listen` then run it with onnxruntime, without torch.",
         epilog="example: muzo export --model runs/course/models/cnn.pt --format onnx --output cnn.onnx")
-    export.add_argument("--model", required=True, metavar="PATH", help="network checkpoint (.pt)")
+    export.add_argument("--model", required=True, metavar="PATH",
+                        help="network checkpoint (.pt) or musicnn embedding classifier (.skops)")
     export.add_argument("--format", default="onnx", choices=("onnx",), help="output format (default: onnx)")
     export.add_argument("--output", required=True, metavar="PATH", help="file to write (.onnx)")
     export.set_defaults(handler=_export)
@@ -425,7 +427,8 @@ def _export(args) -> int:
     except ModuleNotFoundError as exc:
         raise ValueError(f"exporting needs the {exc.name} package, which is not installed (pip install 'muzo[onnx]')") from None
     except CheckpointError as exc:
-        raise ValueError(f"{exc} (only network checkpoints, .pt, can be exported)") from None
+        raise ValueError(f"{exc} (only network checkpoints, .pt, and musicnn embedding classifiers, .skops, "
+                         "can be exported)") from None
     print(f"exported {model.name} to {output} ({output.stat().st_size / 1e6:.1f} MB, onnxruntime runs it without torch)")
     return 0
 

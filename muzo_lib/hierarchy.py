@@ -25,10 +25,14 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch.nn import functional as F
+
+# torch is imported by the loss alone: the tree and the decoders are numpy, and the
+# onnxruntime predictor (muzo_lib.onnx_predictor) uses them without torch
+if TYPE_CHECKING:
+    import torch
 
 #: The ways to turn a genre and a subgenre distribution into one answer:
 #: ``"independent"``: each head's own arg-max: the subgenre may belong to another genre (the
@@ -287,6 +291,8 @@ class TwoLevelLoss:
     """
 
     def __init__(self, tree: ClassTree, subgenre_weight: float = SUBGENRE_WEIGHT):
+        import torch
+
         if not subgenre_weight >= 0:
             raise ValueError(f"subgenre_weight must be >= 0, got {subgenre_weight}")
         self.tree, self.subgenre_weight = tree, float(subgenre_weight)
@@ -296,6 +302,8 @@ class TwoLevelLoss:
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
         """Summed loss over the batch (the loop divides by the batch size)."""
+        from torch.nn import functional as F
+
         g = self.n_genres
         t_sub = targets[:, g:]
         t_genre = targets[:, :g] + t_sub @ self._to_genre.to(targets.device, targets.dtype)
@@ -309,11 +317,15 @@ class TwoLevelLoss:
 
     def hits(self, logits: torch.Tensor, labels: torch.Tensor) -> int:
         """Crops whose genre is right (the training log's accuracy is the genre's)."""
+        import torch
+
         genre = torch.as_tensor(self.tree.split_labels(labels.cpu().numpy())[0], device=logits.device)
         return int((logits[:, :self.n_genres].argmax(1) == genre).sum())
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """``(batch, G + S)``: the genre softmax, then the subgenre softmax."""
+        import torch
+
         g = self.n_genres
         return torch.cat([torch.softmax(logits[:, :g], dim=-1), torch.softmax(logits[:, g:], dim=-1)], dim=-1)
 

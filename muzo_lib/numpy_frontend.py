@@ -9,7 +9,8 @@ maths, so it lives here, with numpy as its only dependency:
 - :func:`numpy_logmel`: waveform -> dB log-mel, matching ``LogMelSpectrogram`` to about
   1e-4 dB (both are float32 FFTs of the same frames; only rounding differs);
 - :func:`pad_frames` and :func:`track_segments`: how a log-mel is cut into the
-  fixed-length segments a network scores (the training code uses the same functions).
+  fixed-length segments a network scores (the training code uses the same functions);
+  :func:`whole_patches`: musicnn's patches (:meth:`muzo_lib.pretrained.embeddings.Embedder.patches`).
 
 Settings are passed as plain numbers (the fields of ``MelConfig``), so a model file's
 metadata is enough to rebuild the front end.
@@ -65,6 +66,10 @@ def hann_window(n: int) -> np.ndarray:
     return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)).astype(np.float32)
 
 
+#: log compressions of the mel power :class:`NumpyLogMel` applies
+SCALES = ("db", "musicnn")
+
+
 class NumpyLogMel:
     """Waveform ``(samples,)`` -> log-mel ``(n_mels, frames)`` in dB, float32, numpy only.
 
@@ -75,6 +80,8 @@ class NumpyLogMel:
     Args:
         sample_rate: Hz. n_fft, hop_length: samples. n_mels: bands. fmin, fmax: Hz.
         top_db: dB of range kept below the peak (``None`` keeps all).
+        scale: ``"db"`` (the above), or ``"musicnn"``: ``log10(1 + 10000 x)`` of the mel power
+            (musicnn's input, as :meth:`muzo_lib.pretrained.embeddings.Embedder.patches`; no ``top_db``).
 
     Example:
         >>> NumpyLogMel(sample_rate=22050, n_fft=2048, hop_length=512, n_mels=128)(np.zeros(22050)).shape
@@ -91,9 +98,11 @@ class NumpyLogMel:
     BANDS_PER_GROUP = 16
 
     def __init__(self, sample_rate: int = 22050, n_fft: int = 2048, hop_length: int = 512, n_mels: int = 128,
-                 fmin: float = 0.0, fmax: float | None = None, top_db: float | None = 80.0):
+                 fmin: float = 0.0, fmax: float | None = None, top_db: float | None = 80.0, scale: str = "db"):
+        if scale not in SCALES:
+            raise ValueError(f"unknown log-mel scale {scale!r}; choose one of {list(SCALES)}")
         self.sample_rate, self.n_fft, self.hop_length, self.n_mels = sample_rate, n_fft, hop_length, n_mels
-        self.top_db = top_db
+        self.top_db, self.scale = top_db, scale
         self.window = hann_window(n_fft)
         self.filters_t = np.ascontiguousarray(mel_filter_bank(sample_rate, n_fft, n_mels, fmin, fmax).T)
         # The filter bank is banded: each block of bands touches a narrow range of FFT bins, so
@@ -109,7 +118,7 @@ class NumpyLogMel:
     @classmethod
     def from_settings(cls, settings: dict) -> NumpyLogMel:
         """From a ``MelConfig.to_dict()``-style dict (extra keys are ignored)."""
-        names = ("sample_rate", "n_fft", "hop_length", "n_mels", "fmin", "fmax", "top_db")
+        names = ("sample_rate", "n_fft", "hop_length", "n_mels", "fmin", "fmax", "top_db", "scale")
         return cls(**{k: settings[k] for k in names if k in settings})
 
     def power_mel(self, waveform: np.ndarray) -> np.ndarray:
@@ -130,6 +139,8 @@ class NumpyLogMel:
         return out
 
     def __call__(self, waveform: np.ndarray) -> np.ndarray:
+        if self.scale == "musicnn":
+            return np.ascontiguousarray(np.log10(np.float32(10000.0) * self.power_mel(waveform) + np.float32(1.0)).T)
         db = 10.0 * np.log10(np.maximum(self.power_mel(waveform), np.float32(1e-10)))
         if self.top_db is not None:
             db = np.maximum(db, db.max() - np.float32(self.top_db))
@@ -157,3 +168,17 @@ def track_segments(logmel: np.ndarray, frames: int) -> np.ndarray:
     if length - (starts[-1] + frames) > frames // 2:
         starts.append(length - frames)
     return np.stack([logmel[:, s:s + frames] for s in starts])
+
+
+def whole_patches(logmel: np.ndarray, frames: int) -> np.ndarray:
+    """musicnn's patches of a log-mel ``(n_mels, length)``: consecutive, non-overlapping,
+    ``(n_patches, n_mels, frames)``, a partial tail dropped (the waveform of a clip shorter than
+    one patch is padded with zeros first, see :meth:`muzo_lib.pretrained.embeddings.Embedder.patches`).
+
+    Raises:
+        ValueError: a log-mel shorter than one patch.
+    """
+    n = logmel.shape[-1] // frames
+    if n < 1:
+        raise ValueError(f"a log-mel of {logmel.shape[-1]} frames is shorter than one {frames}-frame patch")
+    return np.ascontiguousarray(logmel[:, :n * frames].reshape(logmel.shape[0], n, frames).transpose(1, 0, 2))

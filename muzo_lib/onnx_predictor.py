@@ -1,13 +1,16 @@
-"""Predict with an exported ``.onnx`` Muzo network through onnxruntime, never importing torch.
+"""Predict with an exported ``.onnx`` Muzo model through onnxruntime, never importing torch.
+
+The model is a network (genre-only or two-level) or a musicnn embedding classifier (see
+:mod:`muzo_lib.export` for what each file holds).
 
 It needs only numpy, onnxruntime, and (to decode files) soundfile + soxr: the
 deployment install is ``pip install onnxruntime numpy soundfile soxr`` plus Muzo
 itself without its dependencies (see the README). This module imports no muzo_lib module
-that imports torch (a test checks ``sys.modules`` in a fresh process).
+that imports torch or scikit-learn (a test checks ``sys.modules`` in a fresh process).
 
 :class:`OnnxPredictor` has the interface of :class:`muzo_lib.prediction.GenrePredictor`
-(``kind``, ``classes``, ``sample_rate``, ``path``, ``predict_waveforms``, ``prepare``,
-``predict_prepared``), so :func:`muzo_lib.prediction.predict_files`,
+(``kind``, ``classes``, ``tree``, ``sample_rate``, ``path``, ``predict_waveforms``, ``prepare``,
+``predict_prepared``, ``predict_prepared_levels``), so :func:`muzo_lib.prediction.predict_files`,
 :func:`muzo_lib.prediction.genre_over_time` and
 :class:`muzo_lib.streaming.StreamingClassifier` take it like any other model, and
 :func:`muzo_lib.prediction.load_model` returns one for ``.onnx`` files.
@@ -24,10 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .numpy_frontend import NumpyLogMel, track_segments
+from .hierarchy import ClassTree, genre_probabilities
+from .numpy_frontend import NumpyLogMel, track_segments, whole_patches
 
 FORMAT = "muzo-onnx"
-SUPPORTED_VERSIONS = (1,)
+SUPPORTED_VERSIONS = (1, 2)
 
 
 class OnnxModelError(ValueError):
@@ -52,12 +56,19 @@ def looks_like_onnx(path: str | os.PathLike) -> bool:
 
 
 class OnnxPredictor:
-    """An exported network (:func:`muzo_lib.export.export_onnx`) run by onnxruntime.
+    """An exported model (:func:`muzo_lib.export.export_onnx`) run by onnxruntime.
 
-    Each waveform becomes a numpy log-mel with the exported :class:`MelConfig` settings,
-    is cut into the training crop's segments (:func:`track_segments`), and the segment
-    probabilities are averaged per waveform: the same steps, in the same order, as
-    :class:`muzo_lib.prediction.NetworkPredictor` in float32.
+    Each waveform becomes a numpy log-mel with the exported :class:`MelConfig` settings and
+    is cut into segments, the same steps, in the same order, as the model's torch predictor
+    in float32:
+
+    - a network (CNN, hybrid): the training crop's segments (:func:`track_segments`), whose
+      probabilities are averaged per waveform (:class:`muzo_lib.prediction.NetworkPredictor`);
+      a two-level network's two outputs are averaged alike, then decoded with its class tree
+      (:attr:`tree`) and decoder;
+    - a musicnn embedding classifier: 3 s patches (:func:`whole_patches`), whose embeddings
+      the graph itself averages per waveform before classifying them
+      (:class:`muzo_lib.pretrained.classifier.EmbeddingPredictor`).
 
     Args:
         path: the ``.onnx`` file.
@@ -70,8 +81,8 @@ class OnnxPredictor:
 
     #: longest excerpt scored per file, s (its centred part), as for the torch network
     max_seconds: float | None = 600.0
-    #: exported networks are genre-only (two-level ones are refused by the export)
-    tree = None
+    #: a two-level network's class tree (``None``: genre only)
+    tree: ClassTree | None = None
 
     def __init__(self, path: str | os.PathLike, batch_size: int = 64, threads: int | None = None):
         try:
@@ -91,10 +102,15 @@ class OnnxPredictor:
         self.metadata = dict(meta)
         self.kind = meta["kind"]
         self.classes = list(json.loads(meta["classes"]))
+        if meta.get("class_tree"):   # a genre head and a subgenre head
+            self.tree = ClassTree.from_dict(json.loads(meta["class_tree"]))
+            self.decoder = meta["decoder"]
         self.mel_settings = json.loads(meta["mel_config"])
         self.sample_rate = int(self.mel_settings["sample_rate"])
         self.segment_seconds = float(meta["segment_seconds"])
         self.frames = int(meta["frames"])
+        self.segmenting = meta.get("segmenting", "track")        # version 1 files: networks
+        self.pooling = meta.get("pooling", "probabilities")
         self.duration = json.loads(meta.get("duration", "null"))  # seconds from the start, as trained (None: all)
         self.batch_size = batch_size
         self.front_end = NumpyLogMel.from_settings(self.mel_settings)
@@ -123,26 +139,72 @@ class OnnxPredictor:
     # -- the GenrePredictor interface
 
     def logmel(self, waveform: np.ndarray) -> np.ndarray:
-        """dB log-mel ``(n_mels, frames)`` of one mono waveform at :attr:`sample_rate`."""
+        """Log-mel ``(n_mels, frames)`` of one mono waveform at :attr:`sample_rate` (dB, or
+        musicnn's scale; a clip shorter than one musicnn patch is padded with zeros to one)."""
+        if self.segmenting == "patches":
+            y = np.asarray(waveform, dtype=np.float32).reshape(-1)
+            shortest = (self.frames - 1) * self.front_end.hop_length
+            waveform = np.pad(y, (0, shortest - len(y))) if len(y) < shortest else y
         return self.front_end(waveform)
 
     def prepare(self, waveform: np.ndarray) -> np.ndarray:
         return self.logmel(waveform)
 
     def predict_logmels(self, logmels: list[np.ndarray]) -> np.ndarray:
-        """Probabilities ``(len(logmels), n_classes)``: segment probabilities averaged per log-mel."""
+        """Probabilities ``(len(logmels), n_classes)`` of log-mels: for a two-level network the
+        genre probabilities its decoder reports (see :meth:`predict_levels`)."""
+        return self.predict_levels(logmels)[0]
+
+    def predict_levels(self, logmels: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(genre (n, G), subgenre (n, S) or None)`` probabilities of log-mels.
+
+        A network's segment outputs are averaged per log-mel; a musicnn graph takes the
+        per-log-mel averaging weights itself (``track_weights``) and returns one row each.
+        """
+        n_outputs = len(self.session.get_outputs())
         if not logmels:
-            return np.zeros((0, len(self.classes)))
-        segments = [track_segments(np.asarray(m, dtype=np.float32), self.frames) for m in logmels]
+            return np.zeros((0, len(self.classes))), None if self.tree is None else np.zeros((0, len(self.tree.subgenres)))
+        cut = whole_patches if self.segmenting == "patches" else track_segments
+        segments = [cut(np.asarray(m, dtype=np.float32), self.frames) for m in logmels]
         owner = np.concatenate([np.full(len(s), i) for i, s in enumerate(segments)])
         stacked = np.concatenate(segments)
-        probs = np.concatenate([self.session.run(None, {self.input_name: stacked[s:s + self.batch_size]})[0]
-                                for s in range(0, len(stacked), self.batch_size)]).astype(np.float64)
-        sums = np.zeros((len(logmels), probs.shape[1]))
-        np.add.at(sums, owner, probs)
-        return sums / np.bincount(owner, minlength=len(logmels))[:, None]
+        if self.pooling == "embeddings":
+            outputs = [self._run_tracks(stacked, owner, first, last) for first, last in self._track_batches(segments)]
+        else:
+            outputs = [self.session.run(None, {self.input_name: stacked[s:s + self.batch_size]})
+                       for s in range(0, len(stacked), self.batch_size)]
+        levels = []
+        for k in range(n_outputs):
+            probs = np.concatenate([out[k] for out in outputs]).astype(np.float64)
+            if self.pooling != "embeddings":      # segment rows -> the mean of each log-mel's
+                sums = np.zeros((len(logmels), probs.shape[1]))
+                np.add.at(sums, owner, probs)
+                probs = sums / np.bincount(owner, minlength=len(logmels))[:, None]
+            levels.append(probs)
+        if self.tree is None:
+            return levels[0], None
+        return genre_probabilities(levels[0], levels[1], self.tree, self.decoder), levels[1]
+
+    def _track_batches(self, segments: list[np.ndarray]):
+        """``(first, last)`` log-mel ranges of about :attr:`batch_size` patches (one log-mel at least)."""
+        first, count = 0, 0
+        for i, s in enumerate(segments):
+            if count and count + len(s) > self.batch_size:
+                yield first, i
+                first, count = i, 0
+            count += len(s)
+        yield first, len(segments)
+
+    def _run_tracks(self, stacked: np.ndarray, owner: np.ndarray, first: int, last: int) -> list[np.ndarray]:
+        """The musicnn graph on the patches of log-mels ``first..last-1``: one row per log-mel."""
+        rows = (owner >= first) & (owner < last)
+        mine = owner[rows] - first
+        weights = np.zeros((last - first, len(mine)), dtype=np.float32)
+        weights[mine, np.arange(len(mine))] = 1.0 / np.bincount(mine)[mine]
+        return self.session.run(None, {self.input_name: stacked[rows], "track_weights": weights})
 
     predict_prepared = predict_logmels
+    predict_prepared_levels = predict_levels
 
     def predict_waveforms(self, waveforms: list[np.ndarray]) -> np.ndarray:
         """Class probabilities ``(len(waveforms), n_classes)`` of mono float32 waveforms at

@@ -126,9 +126,22 @@ def test_a_live_stream_reports_the_subgenre_of_a_two_level_model(two_level):
     assert any(u["subgenre"] is not None for u in updates)
 
 
-def test_two_level_networks_are_refused_by_the_onnx_export_in_one_line(two_level, tmp_path):
-    pytest.importorskip("onnx")
-    from muzo_lib.export import export_onnx
+def test_a_trained_two_level_network_exports_to_onnx_and_predicts_the_same(two_level, tmp_path):
+    pytest.importorskip("onnxruntime")
+    import numpy as np
 
-    with pytest.raises(ValueError, match="genre and a subgenre head"):
-        export_onnx(two_level[1]["checkpoint_path"], tmp_path / "m.onnx")
+    from muzo_lib.export import export_onnx
+    from muzo_lib.prediction import NetworkPredictor
+
+    run, out = two_level
+    path = export_onnx(out["checkpoint_path"], tmp_path / "m.onnx")
+    onnx_model = load_model(path)
+    torch_model = NetworkPredictor(load_checkpoint(out["checkpoint_path"]), device="cpu", precision=False)
+    assert onnx_model.tree == torch_model.tree and onnx_model.decoder == torch_model.decoder
+    files = list(run.tracks.path[:6])
+    got, expected = predict_files(onnx_model, files, progress=False), predict_files(torch_model, files, progress=False)
+    for a, b in zip(got, expected):
+        assert (a.genre, a.subgenre) == (b.genre, b.subgenre)
+        assert np.abs(np.array(list(a.probabilities.values())) - np.array(list(b.probabilities.values()))).max() <= 1e-4
+        assert a.subgenre is None or abs(a.subgenre_confidence - b.subgenre_confidence) <= 1e-4
+    assert any(r.subgenre for r in got)

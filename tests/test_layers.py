@@ -11,10 +11,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "muzo_lib"
 #: lowest first; a module may import modules of its own layer or lower ones
 LAYERS = [
     ["paths", "progress", "timing", "prediction_result", "numpy_frontend", "skops_files", "lazy"],
-    ["onnx_predictor"],
     ["audio"],
     ["datasets"],
     ["splits", "evaluation", "hierarchy"],
+    ["onnx_predictor"],
     ["synth"],
     ["spectrogram"],
     ["cache"],

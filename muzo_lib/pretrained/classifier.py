@@ -32,6 +32,7 @@ from sklearn.preprocessing import StandardScaler
 from ..evaluation import classification_metrics, metric_intervals
 from ..skops_files import load_skops, save_skops
 from .embeddings import LAYERS, SAMPLE_RATE, Embedder, EmbeddingConfig, run_embeddings, track_features
+from .musicnn import HOP_LENGTH, PATCH_FRAMES
 
 #: Marks a file as a Muzo embedding classifier (checked on load).
 MODEL_FORMAT = "muzo-embedding-classifier"
@@ -197,6 +198,8 @@ class EmbeddingPredictor:
     duration: float | None = None
     #: genre only: no subgenre head
     tree = None
+    #: audio per musicnn patch, s: the window ``muzo listen`` scores (a longer one would drop its tail)
+    segment_seconds = PATCH_FRAMES * HOP_LENGTH / SAMPLE_RATE
 
     def __init__(self, model, path: str | os.PathLike | None = None, device: str | None = None):
         if not isinstance(model, EmbeddingClassifier):
