@@ -3,6 +3,7 @@
     python tools/nbtool.py py2nb draft.py notebooks/03_x.ipynb   # percent-format script -> notebook
     python tools/nbtool.py nb2py notebooks/03_x.ipynb draft.py   # and back, to edit as text
     python tools/nbtool.py refresh notebooks/03_x.ipynb          # execute; keep checked outputs only
+    python tools/nbtool.py adopt runs/course/notebooks/03_x.ipynb notebooks/03_x.ipynb  # same, from a course run
 
 Percent format: cells start with ``# %%`` (code) or ``# %% [markdown]`` (markdown lines
 are written as ``# text``); ``# %% tags=["parameters"]`` tags a code cell.
@@ -86,6 +87,24 @@ def refresh(path: Path, timeout: int = 1200) -> None:
         finally:
             if env_root is None:
                 os.environ.pop("MUZO_ROOT", None)
+    _keep_checked_outputs(nb, path)
+
+
+def adopt(executed: Path, path: Path) -> None:
+    """Store the checked outputs of a copy already executed with the same defaults (the
+    ``muzo course`` run's ``runs/<name>/notebooks/``) instead of executing the notebook again."""
+    done = {cell.get("id"): cell for cell in nbformat.read(executed, as_version=4).cells}
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and CHECK in cell.source:
+            twin = done.get(cell.get("id"))
+            if twin is None or twin.source != cell.source:
+                sys.exit(f"{path.name}: checked cell {cell.get('id')} is not the same in {executed}: run it again")
+            cell.outputs = twin.outputs
+    _keep_checked_outputs(nb, path)
+
+
+def _keep_checked_outputs(nb, path: Path) -> None:
     count = 0
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -107,4 +126,5 @@ def refresh(path: Path, timeout: int = 1200) -> None:
 if __name__ == "__main__":
     cmd, *args = sys.argv[1:]
     {"py2nb": lambda a, b: py2nb(Path(a), Path(b)), "nb2py": lambda a, b: nb2py(Path(a), Path(b)),
+     "adopt": lambda a, b: adopt(Path(a), Path(b)),
      "refresh": lambda *a: [refresh(Path(p)) for p in a]}[cmd](*args)
