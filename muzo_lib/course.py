@@ -5,8 +5,8 @@ Each executed notebook, every figure it drew and a short results summary land un
 ``run_course(data_dir="data/gtzan", parameters={"epochs": 50})`` is a real experiment.
 
 Small real datasets: when the run's test split holds fewer than :data:`SMALL_TEST_SPLIT`
-tracks, one split cannot tell models apart (a 95% interval on 47 tracks is about +-14
-points wide), so the notebooks that train a model (02 forest, 03 CNN, 04 hybrid) also
+tracks, one split cannot tell models apart (a 95% interval on 48 tracks still spans up to
++-14 points), so the notebooks that train a model (02 forest, 03 CNN, 04 hybrid) also
 cross-validate it over every track (``cv_folds``, :func:`course_cv_folds`) and the summary
 lists both protocols side by side.
 """

@@ -13,7 +13,7 @@ import pytest
 from muzo_lib import course
 from muzo_lib.course import _cross_validation_table, _forget_cross_validation, _summary, course_cv_folds, run_course
 from muzo_lib.runs import prepare_run, save_cv_metrics, save_metrics
-from tests.helpers import tiny_dataset
+from tests.helpers import accuracy_of, tiny_dataset
 
 
 def _cv_file(accuracy=60.0, n=12, notebook="02_random_forest_baseline.ipynb", k=3):
@@ -105,3 +105,41 @@ def test_run_course_passes_the_rules_folds_and_an_override(tmp_path):
     summary = (run_dir / "summary.md").read_text()
     assert "Cross-validation: off, as asked" in summary
     assert "| probe |" not in summary and not (run_dir / "cv" / "probe.json").exists()  # the stale result is gone
+
+
+@pytest.mark.slow
+def test_a_cross_validation_record_reaches_the_summary(tmp_path):
+    from muzo_lib.course_models import cross_validate, cv_lines, cv_record
+
+    run = prepare_run(tiny_dataset(tmp_path / "data", per_genre=4), tmp_path / "run")
+    cv = cross_validate(run, "rf", k=3, progress=False, rf_params={"n_estimators": 20, "n_jobs": 1})
+    saved = json.loads(save_cv_metrics(run.run_dir, "random_forest", cv_record(cv, "02_x.ipynb")).read_text())
+    assert saved["n"] == 12 and saved["k"] == 3 and sum(f["n"] for f in saved["per_fold"]) == 12
+    assert cv_lines(saved, "RF")[0].startswith(f"RF, 3-fold cross-validation: accuracy % {cv['accuracy']:.1f} [")
+    table = "\n".join(_cross_validation_table(run.run_dir))
+    assert f"| random_forest | {cv['accuracy']:.1f} [" in table and "| 12 | 3 |" in table
+
+
+@pytest.mark.slow
+def test_course_cross_validates_the_real_clips(real_data_dir):
+    """`muzo course` on the 61 real clips: the rule turns cross-validation on, and the summary
+    reports the forest's and the CNN's accuracies over all 61 tracks beside the split's
+    (fast settings; the README's numbers come from the notebooks' defaults)."""
+    from conftest import notebook_text
+
+    run_dir = run_course(name="t-real-cv", data_dir=str(real_data_dir), only=["02", "03"], log=lambda *a: None,
+                         parameters={"n_estimators": 50, "leaky_repeats": 1, "compare_flatten_head": False,
+                                     "epochs": 2})
+    summary = (run_dir / "summary.md").read_text()
+    assert re.search(r"Cross-validation: 5 folds over all 61 tracks, because the test split holds only \d+ "
+                     r"\(fewer than 48\)", summary)
+    for name, notebook in (("random_forest", "02_random_forest_baseline.ipynb"), ("cnn", "03_spectrogram_cnn.ipynb")):
+        m = json.loads((run_dir / "cv" / f"{name}.json").read_text())
+        assert m["n"] == 61 and m["k"] == 5 and sum(f["n"] for f in m["per_fold"]) == 61
+        assert m["accuracy"] == pytest.approx(accuracy_of(m["confusion"]))
+        assert f"| {name} | {m['accuracy']:.1f} [{m['accuracy_ci'][0]:.1f}, {m['accuracy_ci'][1]:.1f}] |" in summary
+        assert re.search(rf"\| {name} \| [\d.]+ \[[\d.]+, [\d.]+\] \| [\d.]+ \[[\d.]+, [\d.]+\] \| \d+ \|\n", summary)
+        text = notebook_text(nbformat.read(run_dir / "notebooks" / notebook, as_version=4))
+        assert f"accuracy % {m['accuracy']:.1f} [" in text and "on 61 tracks" in text
+    forest = json.loads((run_dir / "cv" / "random_forest.json").read_text())
+    assert forest["accuracy"] > 40  # chance is 10%; 200 trees give 77.0 [65.6, 86.9]
