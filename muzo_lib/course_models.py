@@ -556,14 +556,21 @@ def cv_record(cv: dict, notebook: str = "", settings: dict | None = None) -> dic
             "evaluation": "cross-validation", "notebook": notebook, "settings": settings or {}}
 
 
-def cv_lines(cv: dict, label: str) -> list[str]:
+def cv_lines(cv: dict, label: str, split: tuple[float, int] | None = None) -> list[str]:
     """Sentences that report a :func:`cross_validate` result (or its :func:`cv_record`): pooled
-    accuracy and macro F1 with their 95% intervals on how many tracks, then the folds."""
+    accuracy and macro F1 with their 95% intervals on how many tracks, then the folds, and,
+    given the test split's ``(accuracy, tracks)``, whether that accuracy lies in the interval."""
     from .evaluation import format_score
 
     folds = ", ".join(f"{f['accuracy']:.0f}% ({f['n']})" for f in cv["per_fold"])
-    return [f"{label}, {len(cv['per_fold'])}-fold cross-validation: accuracy % "
-            f"{format_score(cv['accuracy'], cv['accuracy_ci'], cv['n'])}, macro F1 % "
-            f"{format_score(cv['macro_f1'], cv['macro_f1_ci'], cv['n'])} (95% bootstrap intervals over the tracks)",
-            f"per fold, accuracy (tracks): {folds}",
-            f"protocol: {cv['protocol']}"]
+    lines = [f"{label}, {len(cv['per_fold'])}-fold cross-validation: accuracy % "
+             f"{format_score(cv['accuracy'], cv['accuracy_ci'], cv['n'])}, macro F1 % "
+             f"{format_score(cv['macro_f1'], cv['macro_f1_ci'], cv['n'])} (95% bootstrap intervals over the tracks)",
+             f"per fold, accuracy (tracks): {folds}",
+             f"protocol: {cv['protocol']}"]
+    if split is not None:
+        accuracy, n = split
+        inside = cv["accuracy_ci"][0] <= accuracy <= cv["accuracy_ci"][1]
+        lines.append(f"The test split's {accuracy:.1f}% on {n} tracks is {'inside' if inside else 'outside'} this "
+                     f"interval, which rests on {cv['n']} tracks instead of {n}.")
+    return lines

@@ -56,6 +56,18 @@ def test_summary_lists_cross_validation_next_to_the_test_split(tmp_path):
     assert text.index("Test split") < text.index("Cross-validation, track level")
 
 
+def test_cv_lines_say_where_the_test_split_falls():
+    from muzo_lib.course_models import cv_lines
+
+    lines = cv_lines(_cv_file(), "RF", split=(90.0, 4))
+    assert lines[0] == ("RF, 3-fold cross-validation: accuracy % 60.0 [33.3, 83.3] on 12 tracks, macro F1 % "
+                        "55.0 [30.0, 80.0] on 12 tracks (95% bootstrap intervals over the tracks)")
+    assert lines[1] == "per fold, accuracy (tracks): 60% (4), 60% (4), 60% (4)"
+    assert lines[-1] == "The test split's 90.0% on 4 tracks is outside this interval, which rests on 12 tracks instead of 4."
+    assert cv_lines(_cv_file(), "RF", split=(50.0, 4))[-1].startswith("The test split's 50.0% on 4 tracks is inside")
+    assert len(cv_lines(_cv_file(), "RF")) == 3
+
+
 def test_no_cross_validation_table_without_results_and_stale_ones_are_forgotten(tmp_path):
     assert _cross_validation_table(tmp_path) == []
     save_cv_metrics(tmp_path, "cnn", _cv_file(notebook="03_spectrogram_cnn.ipynb"))
