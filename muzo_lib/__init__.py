@@ -41,7 +41,7 @@ _EXPORTS = {
                    "predict_files", "results_table"],
     "prediction_result": ["Prediction"],
     "runs": ["DEFAULT_RUN_DIR", "RunData", "dataset_dir", "load_metrics", "prepare_run", "run_from_files",
-             "save_metrics"],
+             "save_cv_metrics", "save_metrics"],
     "splits": ["SplitInfo", "leakage_report", "make_split", "random_track_split"],
     "spectrogram": ["LogMelSpectrogram", "MelConfig", "librosa_logmel", "power_to_db"],
     "streaming": ["StreamSourceError", "StreamingClassifier", "switch_delays", "updates_frame"],

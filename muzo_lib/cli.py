@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     course.add_argument("--only", nargs="+", metavar="NN", help="run only notebooks whose names start with these, e.g. 00 03")
     course.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="extra notebook parameter (repeatable), e.g. -p epochs 50")
+    course.add_argument("--cv-folds", type=_cv_folds, default=None, metavar="K",
+                        help="notebooks 02-04 also cross-validate their model over every track with K folds (0: off); "
+                             "default: 5 when a --data-dir split leaves fewer than 48 test tracks, else off")
     course.set_defaults(handler=_course)
 
     predict = commands.add_parser(
@@ -126,7 +129,7 @@ def _course(args) -> int:
 
     params = {name: _literal(value) for name, value in args.parameter}
     data_dir = str(Path(args.data_dir).expanduser().resolve()) if args.data_dir else ""  # from where the command runs
-    run_course(name=args.name, data_dir=data_dir, parameters=params, only=args.only)
+    run_course(name=args.name, data_dir=data_dir, parameters=params, only=args.only, cv_folds=args.cv_folds)
     return 0
 
 
@@ -448,14 +451,26 @@ def _levels(args, run, say) -> str:
     return levels
 
 
+def _cv_folds(text: str) -> int:
+    import argparse
+    value = _whole_number(text, 0)
+    if value == 1:
+        raise argparse.ArgumentTypeError("must be 0 (off) or at least 2 folds, got 1")
+    return value
+
+
 def _positive_int(text: str) -> int:
+    return _whole_number(text, 1)
+
+
+def _whole_number(text: str, minimum: int) -> int:
     import argparse
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
     return value
 
 

@@ -482,7 +482,7 @@ def network_summary(metrics_by_name: dict[str, dict]) -> pd.DataFrame:
 def cross_validate(run, architecture: str, k: int = 5, seed: int = 0, group_by: str = "auto",
                    train_config: TrainConfig | None = None, mel_config: MelConfig | None = None,
                    model_options: dict | None = None, rf_params: dict | None = None, progress: bool = True,
-                   log=None, folds=None, logmels: dict | None = None) -> dict:
+                   log=None, folds=None, logmels: dict | None = None, extractor=None) -> dict:
     """Grouped k-fold cross-validation of one model kind over all of a run's tracks.
 
     Each fold is predicted by a model trained on the other folds (networks keep a
@@ -500,6 +500,8 @@ def cross_validate(run, architecture: str, k: int = 5, seed: int = 0, group_by: 
         folds: the fold of each of ``run.tracks`` (0..k-1), to compare models on the very same
             folds; default: :func:`muzo_lib.splits.grouped_folds` with ``k``, ``seed``, ``group_by``.
         logmels: ``run.logmels(mel_config)`` if already loaded.
+        extractor: the forest's :class:`~muzo_lib.features.AudioFeatureExtractor` (default: its
+            defaults, extra descriptors included).
 
     Returns:
         dict: ``accuracy``, ``macro_f1`` (pooled over every track, percent) with
@@ -533,7 +535,7 @@ def cross_validate(run, architecture: str, k: int = 5, seed: int = 0, group_by: 
             split[_validation_part(run.tracks, in_fold != fold, seed + fold)] = "valid"
         fold_run = replace(run, tracks=run.tracks.assign(split=split))
         if architecture == "rf":
-            names, probs = _forest_fold(fold_run, seed, rf_params or {}, progress)
+            names, probs = _forest_fold(fold_run, seed, rf_params or {}, progress, extractor)
         else:
             out = train_on_run(fold_run, f"{architecture}_fold{fold}", architecture, mel, cfg,
                                model_options=model_options, logmels=logmels, seed=seed, save=False)
@@ -577,15 +579,46 @@ def _validation_part(tracks, outside: np.ndarray, seed: int, fraction: float = 0
     return np.asarray(chosen)
 
 
-def _forest_fold(run, seed: int, params: dict, progress: bool) -> tuple[list[str], np.ndarray]:
+def _forest_fold(run, seed: int, params: dict, progress: bool, extractor=None) -> tuple[list[str], np.ndarray]:
     """Train a forest on a fold's train tracks; probabilities of its test tracks."""
     from .features import AudioFeatureExtractor, feature_columns, run_features
     from .forest import MusicGenreClassifier
 
-    table, _ = run_features(run, AudioFeatureExtractor(), progress=progress)
+    table, _ = run_features(run, extractor or AudioFeatureExtractor(), progress=progress)
     features = feature_columns(table)
     train, test = table[table.split == "train"], table[table.split == "test"]
     model = MusicGenreClassifier(**{"n_estimators": 200, "random_state": seed, **params}).fit(train[features],
                                                                                               train.genre)
     probs = align_probabilities(model.predict_proba(test[features]), model.classes_, run.classes)
     return list(test.index), probs
+
+
+def cv_record(cv: dict, notebook: str = "", settings: dict | None = None) -> dict:
+    """What a run keeps of a :func:`cross_validate` result (its JSON-ready part, for
+    :func:`muzo_lib.runs.save_cv_metrics` and the course summary): the pooled scores with
+    their intervals, ``n``, ``k``, the per-fold accuracies, the confusion matrix, the
+    protocol, and who made it (``notebook``, ``settings``)."""
+    keys = ("architecture", "accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci", "n", "per_fold", "confusion",
+            "protocol")
+    return {**{k: cv[k] for k in keys}, "k": len(cv["per_fold"]), "level": "track",
+            "evaluation": "cross-validation", "notebook": notebook, "settings": settings or {}}
+
+
+def cv_lines(cv: dict, label: str, split: tuple[float, int] | None = None) -> list[str]:
+    """Sentences that report a :func:`cross_validate` result (or its :func:`cv_record`): pooled
+    accuracy and macro F1 with their 95% intervals on how many tracks, then the folds, and,
+    given the test split's ``(accuracy, tracks)``, whether that accuracy lies in the interval."""
+    from .evaluation import format_score
+
+    folds = ", ".join(f"{f['accuracy']:.0f}% ({f['n']})" for f in cv["per_fold"])
+    lines = [f"{label}, {len(cv['per_fold'])}-fold cross-validation: accuracy % "
+             f"{format_score(cv['accuracy'], cv['accuracy_ci'], cv['n'])}, macro F1 % "
+             f"{format_score(cv['macro_f1'], cv['macro_f1_ci'], cv['n'])} (95% bootstrap intervals over the tracks)",
+             f"per fold, accuracy (tracks): {folds}",
+             f"protocol: {cv['protocol']}"]
+    if split is not None:
+        accuracy, n = split
+        inside = cv["accuracy_ci"][0] <= accuracy <= cv["accuracy_ci"][1]
+        lines.append(f"The test split's {accuracy:.1f}% on {n} tracks is {'inside' if inside else 'outside'} this "
+                     f"interval, which rests on {cv['n']} tracks instead of {n}.")
+    return lines

@@ -192,7 +192,15 @@ def save_metrics(run_dir: str | os.PathLike, name: str, metrics: dict) -> Path:
     return atomic_write_json(Path(run_dir) / "metrics" / f"{name}.json", metrics)
 
 
-def load_metrics(run_dir: str | os.PathLike) -> dict[str, dict]:
-    """Every ``metrics/<name>.json`` of a run, by name."""
-    folder = Path(run_dir) / "metrics"
-    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+def load_metrics(run_dir: str | os.PathLike, folder: str = "metrics") -> dict[str, dict]:
+    """Every ``metrics/<name>.json`` of a run (or of another of its folders, e.g. ``cv``), by name."""
+    return {p.stem: json.loads(p.read_text()) for p in sorted((Path(run_dir) / folder).glob("*.json"))}
+
+
+def save_cv_metrics(run_dir: str | os.PathLike, name: str, metrics: dict) -> Path:
+    """Write one model's cross-validated scores to ``<run_dir>/cv/<name>.json`` (atomically).
+
+    Kept apart from ``metrics/`` (the test split's scores): the course summary lists them
+    in a table of their own, so no number is read under the wrong protocol. ``metrics``
+    is :func:`muzo_lib.course_models.cv_record`'s dict."""
+    return atomic_write_json(Path(run_dir) / "cv" / f"{name}.json", metrics)
