@@ -199,8 +199,6 @@ def _train(args) -> int:
     if args.architecture in ("rf", "musicnn") and (args.resume or args.nproc > 1 or launched_by_torchrun()):
         raise ValueError(f"--resume, --nproc and torchrun are for networks trained here (cnn, hybrid); {args.architecture} "
                          "trains in one go")
-    if args.architecture == "musicnn" and args.cv is not None:
-        raise ValueError("--cv for musicnn: use notebook 05 (cross_validate_embeddings); here --cv covers cnn, hybrid and rf")
     if args.resume and (output is None or not last_checkpoint_path(output).is_file()):
         raise FileNotFoundError("nothing to resume: " + (f"{last_checkpoint_path(output)} does not exist" if output
                                                            else "--resume needs --output"))

@@ -493,7 +493,8 @@ def cross_validate(run, architecture: str, k: int = 5, seed: int = 0, group_by: 
 
     Args:
         run: a :class:`~muzo_lib.runs.RunData` (its own train/valid/test split is ignored).
-        architecture: ``"cnn"``, ``"hybrid"`` or ``"rf"``.
+        architecture: ``"cnn"``, ``"hybrid"``, ``"rf"`` or ``"musicnn"`` (the embedding
+            classifier's defaults; the embeddings are computed once, the classifier per fold).
         k: folds; group_by: see :func:`muzo_lib.splits.grouped_folds`.
         train_config, mel_config, model_options, rf_params: as :func:`train_member`.
         log: called with one line per fold (e.g. ``print``); ``None``: silent.
@@ -514,8 +515,8 @@ def cross_validate(run, architecture: str, k: int = 5, seed: int = 0, group_by: 
 
     from .splits import grouped_folds
 
-    if architecture not in ("cnn", "hybrid", "rf"):
-        raise ValueError(f"unknown architecture {architecture!r}; choose cnn, hybrid or rf")
+    if architecture not in ("cnn", "hybrid", "rf", "musicnn"):
+        raise ValueError(f"unknown architecture {architecture!r}; choose cnn, hybrid, rf or musicnn")
     if folds is None:
         table, info = grouped_folds(run.tracks, k=k, seed=seed, group_by=group_by)
         fold_of, protocol = dict(zip(table.track_id, table.fold)), info.note
@@ -524,18 +525,23 @@ def cross_validate(run, architecture: str, k: int = 5, seed: int = 0, group_by: 
         k, protocol = len(set(fold_of.values())), f"{len(set(fold_of.values()))}-fold cross-validation on given folds"
     mel = mel_config or MelConfig()
     cfg = train_config or course_train_config()
-    if architecture != "rf" and logmels is None:
+    if architecture in ("cnn", "hybrid") and logmels is None:
         logmels = run.logmels(mel, progress=progress)
+    if architecture == "musicnn":  # the frozen network's embeddings, once; a classifier per fold
+        from .pretrained.classifier import run_features
+        embeddings = run_features(run, progress=progress)
     rows, per_fold = [], []
     in_fold = run.tracks.track_id.map(fold_of).to_numpy()
     genre = run.tracks.set_index("track_id").genre
     for fold in range(k):
         split = np.where(in_fold == fold, "test", "train").astype(object)
-        if architecture != "rf":
+        if architecture in ("cnn", "hybrid"):
             split[_validation_part(run.tracks, in_fold != fold, seed + fold)] = "valid"
         fold_run = replace(run, tracks=run.tracks.assign(split=split))
         if architecture == "rf":
             names, probs = _forest_fold(fold_run, seed, rf_params or {}, progress, extractor)
+        elif architecture == "musicnn":
+            names, probs = _embedding_fold(fold_run, embeddings, seed)
         else:
             out = train_on_run(fold_run, f"{architecture}_fold{fold}", architecture, mel, cfg,
                                model_options=model_options, logmels=logmels, seed=seed, save=False)
@@ -557,6 +563,16 @@ def cross_validate(run, architecture: str, k: int = 5, seed: int = 0, group_by: 
             "accuracy_ci": ci["accuracy"], "macro_f1_ci": ci["macro_f1"], "n": len(predictions),
             "per_fold": per_fold, "predictions": predictions, "confusion": scores["confusion"],
             "protocol": protocol}
+
+
+def _embedding_fold(run, embeddings: np.ndarray, seed: int) -> tuple[list[str], np.ndarray]:
+    """The embedding classifier (library defaults) fitted on the fold's train rows, predicting its test rows."""
+    from .pretrained.classifier import EmbeddingClassifier
+
+    split, genres = run.tracks.split.to_numpy(), run.tracks.genre.to_numpy()
+    model = EmbeddingClassifier(random_state=seed).fit(embeddings[split == "train"], genres[split == "train"])
+    probs = align_probabilities(model.predict_proba(embeddings[split == "test"]), list(model.classes_), run.classes)
+    return list(run.tracks.track_id[split == "test"]), probs
 
 
 def _validation_part(tracks, outside: np.ndarray, seed: int, fraction: float = 0.15) -> np.ndarray:

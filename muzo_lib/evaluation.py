@@ -107,8 +107,9 @@ def metric_intervals(y_true, y_pred, n_classes: int, level: float = 0.95, n_boot
 
 
 def _macro_f1_rows(t: np.ndarray, p: np.ndarray, n_classes: int) -> np.ndarray:
-    """Macro F1 of each row of ``(rows, n)`` true/predicted index arrays (0 for absent classes,
-    as scikit-learn's ``zero_division=0``)."""
+    """Macro F1 of each row of ``(rows, n)`` true/predicted index arrays, averaged over the
+    classes the row holds (as truth or prediction). A class a resample left out entirely has
+    no F1: counting it as 0 would put a perfect model's interval below its own score."""
     rows = np.arange(len(t))[:, None]
     tp, true_n, pred_n = (np.zeros((len(t), n_classes)) for _ in range(3))
     np.add.at(true_n, (rows, t), 1)
@@ -116,7 +117,7 @@ def _macro_f1_rows(t: np.ndarray, p: np.ndarray, n_classes: int) -> np.ndarray:
     np.add.at(tp, (rows, t), t == p)
     denominator = true_n + pred_n
     f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
-    return f1.mean(axis=1)
+    return f1.sum(axis=1) / np.maximum((denominator > 0).sum(axis=1), 1)
 
 
 def paired_difference(y_true, pred_a, pred_b, level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> dict:

@@ -130,3 +130,8 @@ def test_train_and_predict_with_the_pretrained_musicnn_embeddings(trained, tmp_p
     assert len(items) == 6 and all(it["error"] is None and it["genre"] in ("jazz", "pop", "rock") for it in items)
     table = _muzo("predict", data / "pop", "--model", tmp_path / "m.skops", "--no-progress", cwd=tmp_path)
     assert table.returncode == 0 and "6 of 6 file(s) predicted with musicnn model m.skops" in table.stdout, table.stderr
+    cv = _muzo("train", "--data-dir", data, "--architecture", "musicnn", "--cv", "3", "--quiet",
+               "--run-dir", tmp_path / "run", cwd=tmp_path)                    # the embeddings cached above are reused
+    assert cv.returncode == 0, cv.stderr
+    line = cv.stdout.strip().splitlines()[-1]
+    assert line.startswith("musicnn: cross-validated accuracy % ") and "on 18 tracks" in line and "per fold: " in line

@@ -6,12 +6,19 @@ from sklearn.metrics import f1_score
 from muzo_lib.evaluation import _macro_f1_rows, format_score, metric_intervals, paired_difference
 
 
-def test_vectorised_macro_f1_matches_scikit_learn():
+def test_vectorised_macro_f1_matches_scikit_learn_over_the_classes_each_resample_holds():
     rng = np.random.default_rng(0)
-    t, p = rng.integers(0, 4, (50, 30)), rng.integers(0, 4, (50, 30))
-    ours = _macro_f1_rows(t, p, 4)
-    sk = [f1_score(a, b, labels=range(4), average="macro", zero_division=0) for a, b in zip(t, p)]
+    t, p = rng.integers(0, 6, (50, 8)), rng.integers(0, 6, (50, 8))   # 8 draws of 6 classes: some are missing
+    ours = _macro_f1_rows(t, p, 6)
+    sk = [f1_score(a, b, labels=sorted(set(a) | set(b)), average="macro", zero_division=0) for a, b in zip(t, p)]
     assert ours == pytest.approx(sk, abs=1e-12)
+
+
+def test_a_perfect_model_on_one_track_per_class_gets_a_macro_f1_interval_at_100():
+    """Resamples of 10 tracks of 10 classes leave classes out; they do not score 0 for them."""
+    y = np.arange(10)
+    ci = metric_intervals(y, y, 10)
+    assert ci["macro_f1"] == (100.0, 100.0) and ci["accuracy"] == (100.0, 100.0)
 
 
 def test_interval_contains_the_score_and_narrows_with_more_tracks():
