@@ -41,7 +41,7 @@ def test_run_course_writes_notebooks_figures_and_summary(tmp_path):
     assert len(list((run_dir / "figures").glob("00_dataset_tour_*.png"))) >= 3
     summary = (run_dir / "summary.md").read_text()
     assert "00_dataset_tour.ipynb" in summary and (run_dir / "split.csv").exists()
-    assert "Protocol: stratified by genre, grouped by artist" in summary and "test " in summary
+    assert "Protocol: stratified by subgenre, grouped by artist" in summary and "test 48 tracks / 12 artists" in summary
     assert any("running 00_dataset_tour" in line for line in lines)
 
 
