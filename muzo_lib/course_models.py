@@ -31,8 +31,11 @@ from .training import TrackSet, TrainConfig, evaluate, fit, seed_everything
 #: loss plateaus well before it, so the LR is halved (``lr_patience``) and early stopping ends the
 #: run (``early_stopping_patience``) inside the course's time budget on a 2-core CPU.
 #: Anything not listed is :class:`TrainConfig`'s own default.
+#: No per-batch progress bars in the course: one log line per epoch. A notebook cell that trains
+#: for minutes sent thousands of widget messages, which overflowed the kernel's output queue
+#: under nbval on a loaded machine ("Timeout of 5 seconds exceeded waiting for output").
 COURSE_TRAINING = {"epochs": 30, "batch_size": 32, "learning_rate": 0.002, "segment_seconds": 3.0,
-                   "crops_per_track": 4, "early_stopping_patience": 6, "lr_patience": 3}
+                   "crops_per_track": 4, "early_stopping_patience": 6, "lr_patience": 3, "progress": False}
 #: The course's training-time augmentation (SpecAugment masks and random gain).
 COURSE_AUGMENT = {"freq_masks": 1, "time_masks": 1, "gain_db": 6.0, "mixup_alpha": 0.0}
 
