@@ -465,6 +465,23 @@ def member_probabilities(run, members: dict, split: str, progress: bool = False)
     return out
 
 
+def forest_leaf_probabilities(run, model_path, track_ids) -> tuple[np.ndarray, list[str]]:
+    """A saved forest's probabilities for ``track_ids`` over its *own* classes, from the run's
+    cached descriptors: for a forest on ``genre/subgenre`` classes (trained on :func:`leaf_run`),
+    the per-subgenre probabilities that :func:`member_probabilities` sums per genre. Read them
+    per level with :func:`muzo_lib.hierarchy.leaf_levels`."""
+    from .features import run_features
+    from .prediction import load_model
+
+    forest = load_model(model_path)
+    table, _ = run_features(run, forest.extractor, progress=False)
+    missing = [t for t in track_ids if t not in table.index]
+    if missing:
+        raise ValueError(f"{len(missing)} tracks have no features: {missing[:3]}")
+    probs = forest.model.predict_proba(table.loc[list(track_ids), list(forest.model.feature_names_in_)])
+    return probs, [str(c) for c in forest.model.classes_]
+
+
 def network_summary(metrics_by_name: dict[str, dict]) -> pd.DataFrame:
     """Side-by-side facts of trained networks, from their ``metrics/<name>.json``
     (:func:`train_on_run`): test accuracy and macro F1 (percent, track

@@ -1,10 +1,11 @@
 """Two-level networks through the one training engine, saved, loaded and predicted."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from muzo_lib.checkpoints import load_checkpoint
-from muzo_lib.course_models import train_member, train_on_run
+from muzo_lib.course_models import forest_leaf_probabilities, leaf_run, member_probabilities, train_member, train_on_run
 from muzo_lib.prediction import expand_inputs, load_model, predict_files
 from muzo_lib.runs import prepare_run
 from muzo_lib.spectrogram import MelConfig
@@ -79,6 +80,21 @@ def test_the_forest_learns_both_levels(two_level, tmp_path):
     assert out["levels"]["decoder"] == "marginal" and out["levels"]["decoders"]["marginal"]["scores"]["genre"]["n"] > 0
     for r in predict_files(model, expand_inputs([run.data_dir / "rock"]), progress=False):
         assert r.subgenre is None if r.genre == "pop" else f"{r.genre}/{r.subgenre}" in model.tree.subgenres
+
+
+def test_a_flat_forest_gives_its_subgenre_probabilities_which_member_probabilities_sums_per_genre(two_level, tmp_path):
+    run, _ = two_level
+    flat = leaf_run(run)
+    out = train_member(flat, "rf", path=tmp_path / "flat.skops", rf_params={"n_estimators": 20}, progress=False)
+    ids = list(run.subset("test").track_id)[::-1]  # any order: rows follow the ids given
+    probs, leaves = forest_leaf_probabilities(flat, out["path"], ids)
+    assert leaves == flat.classes and probs.shape == (len(ids), len(leaves))
+    by_genre = member_probabilities(run, {"rf": load_model(out["path"])}, "test")["rf"]  # rows: run.subset order
+    summed = np.stack([probs[:, [i for i, c in enumerate(leaves) if c.split("/")[0] == g]].sum(axis=1)
+                       for g in run.classes], axis=1)
+    assert summed[::-1] == pytest.approx(by_genre)
+    with pytest.raises(ValueError, match="no features"):
+        forest_leaf_probabilities(flat, out["path"], ["not-a-track"])
 
 
 def test_the_seed_api_loads_a_two_level_file_and_reports_the_subgenre(two_level, tmp_path):

@@ -32,7 +32,8 @@ from .dataset import (
     generate_dataset,
     render_track,
 )
-from .styles import DRUM_PATTERNS, GENRES, PITCH_NAMES, STEPS_PER_BAR, Style
+from .styles import DRUM_PATTERNS, GENRES, GROOVE_TWINS, PITCH_NAMES, STEPS_PER_BAR, Style
 
-__all__ = ["DEFAULT_DATASET_DIR", "DRUM_PATTERNS", "GENRES", "METADATA_COLUMNS", "MIN_SAMPLE_RATE", "PARAMS_FILE", "PITCH_NAMES",
-           "STEPS_PER_BAR", "SYNTH_VERSION", "Style", "ensure_generated_dataset", "generate_dataset", "render_track"]
+__all__ = ["DEFAULT_DATASET_DIR", "DRUM_PATTERNS", "GENRES", "GROOVE_TWINS", "METADATA_COLUMNS", "MIN_SAMPLE_RATE",
+           "PARAMS_FILE", "PITCH_NAMES", "STEPS_PER_BAR", "SYNTH_VERSION", "Style", "ensure_generated_dataset",
+           "generate_dataset", "render_track"]

@@ -5,6 +5,7 @@ at once) and atomic (tracks are written to a staging folder that is renamed into
 """
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ from .styles import GENRES, get_style
 #: Where notebooks and tests keep the generated dataset (relative to the project root).
 DEFAULT_DATASET_DIR = "data/generated"
 #: Bumped whenever the sound of a track changes, so stale datasets are regenerated.
-SYNTH_VERSION = 1
+SYNTH_VERSION = 2
 PARAMS_FILE = "synth.json"
 METADATA_COLUMNS = ["path", "artist", "genre", "subgenre", "tempo_bpm", "key", "seed", "artist_seed"]
 #: Lowest sample rate (Hz) the instruments are designed for: the drum kit filters up to 3.5 kHz.
@@ -114,10 +115,31 @@ def ensure_generated_dataset(root: str | os.PathLike | None = None, **kwargs) ->
             :data:`DEFAULT_DATASET_DIR`.
         **kwargs: passed to :func:`generate_dataset`.
 
+    A dataset that a previous version of the synthesiser made there with otherwise the same
+    parameters is stale (its tracks no longer sound like :data:`GENRES`), so it is
+    regenerated; any other difference still needs ``overwrite=True``.
+
     Returns:
         The absolute dataset folder.
     """
-    return generate_dataset(Path(root).expanduser() if root else project_path(DEFAULT_DATASET_DIR), **kwargs)
+    folder = Path(root).expanduser() if root else project_path(DEFAULT_DATASET_DIR)
+    if "overwrite" not in kwargs and _only_the_synth_changed(folder, kwargs):
+        kwargs["overwrite"] = True
+    return generate_dataset(folder, **kwargs)
+
+
+def _only_the_synth_changed(folder: Path, kwargs: dict) -> bool:
+    """Whether ``folder`` holds a dataset that differs from ``kwargs``' only in its synth version."""
+    stored = _read_params(folder)
+    if stored is None or stored.get("synth_version") == SYNTH_VERSION:
+        return False
+    named = inspect.signature(_dataset_params).parameters
+    defaults = {k: v.default for k, v in inspect.signature(generate_dataset).parameters.items() if k in named}
+    try:
+        wanted = _dataset_params(**{**defaults, **{k: v for k, v in kwargs.items() if k in named}})
+    except (TypeError, ValueError):
+        return False  # generate_dataset reports bad arguments in its own words
+    return {**stored, "synth_version": SYNTH_VERSION} == wanted
 
 
 # ---------------------------------------------------------------- dataset files
