@@ -5,7 +5,6 @@ at once) and atomic (tracks are written to a staging folder that is renamed into
 """
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import shutil
@@ -78,7 +77,9 @@ def generate_dataset(root: str | os.PathLike, tracks_per_subgenre: int = 20, dur
             so a larger dataset contains the tracks of a smaller one.
         genres: genre names from :data:`GENRES` to include; ``None`` for all.
         artists_per_subgenre: synthetic artists per subgenre.
-        overwrite: replace a generated dataset made with other parameters.
+        overwrite: replace a generated dataset made with other parameters. One that an
+            older synthesiser made with the same parameters is stale (its tracks no longer
+            sound like :data:`GENRES`) and is replaced without it.
         n_jobs: parallel threads (joblib; numpy and scipy release the GIL, and threads
             start at once where processes take seconds); the output does not depend on it.
 
@@ -93,9 +94,11 @@ def generate_dataset(root: str | os.PathLike, tracks_per_subgenre: int = 20, dur
     root = Path(root).expanduser()
     params = _dataset_params(tracks_per_subgenre, duration, sample_rate, seed, genres,
                              artists_per_subgenre)
-    if _read_params(root) == params:
+    stored = _read_params(root)
+    if stored == params:
         return root
-    _check_replaceable(root, overwrite)
+    stale = stored is not None and {**stored, "synth_version": SYNTH_VERSION} == params
+    _check_replaceable(root, overwrite or stale)
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.", suffix=".partial"))
     try:
@@ -115,31 +118,10 @@ def ensure_generated_dataset(root: str | os.PathLike | None = None, **kwargs) ->
             :data:`DEFAULT_DATASET_DIR`.
         **kwargs: passed to :func:`generate_dataset`.
 
-    A dataset that a previous version of the synthesiser made there with otherwise the same
-    parameters is stale (its tracks no longer sound like :data:`GENRES`), so it is
-    regenerated; any other difference still needs ``overwrite=True``.
-
     Returns:
         The absolute dataset folder.
     """
-    folder = Path(root).expanduser() if root else project_path(DEFAULT_DATASET_DIR)
-    if "overwrite" not in kwargs and _only_the_synth_changed(folder, kwargs):
-        kwargs["overwrite"] = True
-    return generate_dataset(folder, **kwargs)
-
-
-def _only_the_synth_changed(folder: Path, kwargs: dict) -> bool:
-    """Whether ``folder`` holds a dataset that differs from ``kwargs``' only in its synth version."""
-    stored = _read_params(folder)
-    if stored is None or stored.get("synth_version") == SYNTH_VERSION:
-        return False
-    named = inspect.signature(_dataset_params).parameters
-    defaults = {k: v.default for k, v in inspect.signature(generate_dataset).parameters.items() if k in named}
-    try:
-        wanted = _dataset_params(**{**defaults, **{k: v for k, v in kwargs.items() if k in named}})
-    except (TypeError, ValueError):
-        return False  # generate_dataset reports bad arguments in its own words
-    return {**stored, "synth_version": SYNTH_VERSION} == wanted
+    return generate_dataset(Path(root).expanduser() if root else project_path(DEFAULT_DATASET_DIR), **kwargs)
 
 
 # ---------------------------------------------------------------- dataset files
