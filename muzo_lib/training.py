@@ -47,7 +47,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from .audio import fix_length, load_audio
 from .augment import AugmentConfig, augment_batch, stretch_and_shift
 from .checkpoints import CheckpointError, last_checkpoint_path, load_training_state, save_checkpoint
-from .devices import autocast_dtype, precision_name, resolve_device
+from .devices import autocast_dtype, precision_name, resolve_device, use_channels_last
 from .distributed import DistInfo, all_gather_objects, all_reduce_sum, init_distributed, training_device
 from .evaluation import classification_metrics, track_probabilities
 from .models import config_to_dict
@@ -68,9 +68,11 @@ class TrainConfig:
         weight_decay: AdamW's decoupled weight decay.
         segment_seconds: crop length for training and segment length for evaluation, s.
         crops_per_track: random crops drawn from each training track per epoch.
-        lr_patience: epochs without validation-loss improvement before the LR is cut.
+        lr_patience: epochs without a better validation loss that are tolerated: the LR is cut
+            at the next one (PyTorch's ``ReduceLROnPlateau`` ``patience``; 1 cuts on the second).
         lr_factor: factor the LR is multiplied by at each cut.
-        early_stopping_patience: epochs without improvement of ``monitor`` before stopping.
+        early_stopping_patience: epochs without improvement of ``monitor`` after which training
+            stops (3: on the third). "Better" means lower by more than 1e-6 for both counters.
         monitor: ``"val_loss"`` (default, smoother on small validation sets) or
             ``"val_acc"`` (track-level); picks the best checkpoint and drives early stopping.
         grad_accum_steps: loader batches whose gradients are summed per optimizer step
@@ -79,11 +81,17 @@ class TrainConfig:
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; ``None`` or ``"auto"`` picks CUDA when present.
         mixed_precision: ``"auto"`` (CUDA: bf16 if supported else fp16; CPU: bf16 only with
             native bf16 instructions), ``True`` (force), ``False`` (float32).
-        channels_last: ``"auto"`` (on with mixed precision, where oneDNN/cuDNN gain from it),
-            ``True`` or ``False``.
+        channels_last: ``"auto"`` (on a CPU always, on a GPU with mixed precision: see
+            :func:`~muzo_lib.devices.use_channels_last`), ``True`` or ``False``.
         augment: the training-time :class:`AugmentConfig`.
         label_smoothing: cross-entropy label smoothing (0 = off).
         eval_batch_size: segments per forward pass at evaluation.
+        recalibrate_batchnorm: before each validation, recompute every BatchNorm layer's
+            running statistics from one plain (unaugmented) crop of each training track, as
+            PreciseBN does (Wu & Johnson, 2021). Otherwise the statistics used at evaluation
+            are a moving average over the last few dozen augmented batches, taken while the
+            weights were still moving: on the course's data that alone swung validation
+            accuracy by 20-30 points between epochs. Costs one forward pass over those crops.
         seed: seeds the shuffling, crops, augmentation and dropout, afresh each epoch from
             ``(seed, epoch, rank)`` (so a resumed run repeats; ``fit`` reseeds torch's global
             RNG); the caller seeds the model's initial weights, e.g. with :func:`seed_everything`.
@@ -108,6 +116,7 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     label_smoothing: float = 0.0
     eval_batch_size: int = 64
+    recalibrate_batchnorm: bool = True
     seed: int = 0
     progress: bool = True
     verbose: bool = True
@@ -267,7 +276,7 @@ def predict_segments(model: nn.Module, tracks: TrackSet | list, frames: int, dev
     logmels = tracks.logmels if isinstance(tracks, TrackSet) else list(tracks)
     device = resolve_device(device) if device is None or isinstance(device, str) else device
     dtype = autocast_dtype(device, precision)
-    _prepare(model, device, dtype is not None if channels_last == "auto" else bool(channels_last))
+    _prepare(model, device, use_channels_last(device, dtype, channels_last))
     model.eval()
     segments = [track_segments(np.asarray(m), frames) for m in logmels]
     owner = np.concatenate([np.full(len(s), i) for i, s in enumerate(segments)]) if segments else np.zeros(0, int)
@@ -287,6 +296,47 @@ def predict_segments(model: nn.Module, tracks: TrackSet | list, frames: int, dev
         s += len(x)
     n_classes = model.config.n_classes
     return (np.concatenate(probs) if probs else np.zeros((0, n_classes))), owner
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, tracks: TrackSet, frames: int, device, batch_size: int = 64,
+                          epoch: int = 0, seed: int = 0, max_crops: int = 64) -> None:
+    """Recompute the running mean and variance of every BatchNorm layer of ``model`` from one
+    unaugmented ``frames``-long crop of each of about ``max_crops`` tracks (every k-th, so every
+    class is in; offsets drawn from ``(seed, epoch)``; each channel's statistics then rest on
+    ``max_crops x bands x frames`` values), in
+    batches of ``batch_size``, as an exact average over those crops (see
+    ``TrainConfig.recalibrate_batchnorm``). The same crops on every rank give every rank the
+    same statistics; other layers and the weights are untouched."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms or not len(tracks):
+        return
+    rng = np.random.default_rng([seed, epoch, 0x5EED])
+    crops = []
+    for logmel in tracks.logmels[::max(1, -(-len(tracks) // max_crops))]:  # every k-th track: all classes
+        start = int(rng.integers(0, max(1, logmel.shape[-1] - frames + 1)))
+        crops.append(pad_frames(np.asarray(logmel[:, start:start + frames], dtype=np.float32), frames))
+    was_training, momenta = model.training, [m.momentum for m in norms]
+    model.eval()                                           # dropout off: no randomness drawn
+    for m in norms:
+        m.train()
+        m.momentum = None                                  # a cumulative average over the batches
+    try:
+        while True:
+            for m in norms:
+                m.reset_running_stats()
+            try:
+                for s in range(0, len(crops), batch_size):
+                    model(torch.from_numpy(np.stack(crops[s:s + batch_size])).to(device))
+                break
+            except torch.OutOfMemoryError:
+                if batch_size == 1:
+                    raise
+                batch_size //= 2                           # out of GPU memory: smaller batches, start again
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        model.train(was_training)
 
 
 def evaluate(model: nn.Module, tracks: TrackSet, classes: list[str], frames: int, device=None,
@@ -403,8 +453,8 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
     # -- set-up: device, precision, data, optimiser
     device = resolve_device(training_device(world, cfg.device))
     amp_dtype = autocast_dtype(device, cfg.mixed_precision)
-    use_channels_last = amp_dtype is not None if cfg.channels_last == "auto" else bool(cfg.channels_last)
-    _prepare(model, device, use_channels_last)
+    channels_last = use_channels_last(device, amp_dtype, cfg.channels_last)
+    _prepare(model, device, channels_last)
     if state is not None:
         _check_resumable(state, model, classes, resume_from)
         model.load_state_dict(state["state_dict"])
@@ -424,12 +474,13 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
                         num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=cfg.lr_factor,
-                                                           patience=cfg.lr_patience)
+                                                           patience=cfg.lr_patience, threshold=_IMPROVEMENT,
+                                                           threshold_mode="abs")
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     micro_batch, accum = cfg.batch_size, cfg.grad_accum_steps
     global_batch = cfg.batch_size * accum * world.world_size
 
-    say(f"🚀 Using device: {device} ({precision_name(amp_dtype)}{', channels_last' if use_channels_last else ''})"
+    say(f"🚀 Using device: {device} ({precision_name(amp_dtype)}{', channels_last' if channels_last else ''})"
         + (f", {world.world_size} processes (DDP, {world.backend})" if world.active else ""))
     if device.type == "cuda":
         say(f"🎮 GPU: {torch.cuda.get_device_name(device)}")
@@ -507,6 +558,8 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
         train_segments += int(seen)
 
         # -- evaluate every validation track, schedule the LR, keep the best
+        if cfg.recalibrate_batchnorm:
+            recalibrate_batchnorm(model, train, frames, device, cfg.eval_batch_size, epoch, cfg.seed)
         val = evaluate(model, valid, classes, frames, device, cfg.eval_batch_size, cfg.mixed_precision, shard=world,
                        objective=objective)
         for what, value in (("training loss", loss_sum / seen), ("validation loss", val["loss"])):
@@ -534,7 +587,7 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
             say(f"  📉 Learning rate reduced: {lr_before:.2e} -> {lr_after:.2e}")
         score = val["loss"] if cfg.monitor == "val_loss" else -val["accuracy"]
         scores = {"epoch": epoch, "val_acc": val["accuracy"], "val_loss": val["loss"], "train_config": _plain_config(cfg)}
-        if score < best_score - 1e-6:
+        if score < best_score - _IMPROVEMENT:
             best_score, best_epoch, bad_epochs = score, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
             if checkpoint_path is not None:
@@ -585,6 +638,10 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
                        kept_val_acc=kept_acc, kept_val_loss=kept_loss, resumed_after_epoch=first_epoch - 1,
                        world_size=world.world_size)
 
+
+#: how much lower a validation score must be to count as better, for the LR schedule and the
+#: best checkpoint / early stopping alike (one rule, so the two counters in the log agree)
+_IMPROVEMENT = 1e-6
 
 # settings a resumed run may change without changing what it computes
 _RESUME_FREE = ("epochs", "early_stopping_patience", "num_workers", "device", "progress", "verbose", "eval_batch_size")

@@ -89,6 +89,17 @@ def test_precision_is_decided_from_the_device_and_cpu(monkeypatch):
     assert autocast_dtype(cpu, "auto") == torch.bfloat16
 
 
+def test_bf16_is_not_native_when_pytorch_is_held_to_avx2():
+    """The emulation of an AVX2-only machine (ATEN_CPU_CAPABILITY / ONEDNN_MAX_CPU_ISA) must
+    also switch the run-time bf16 choice off, or autocast would emulate bf16 there."""
+    assert devices._isa_allows_bf16({}, "AVX512")
+    assert devices._isa_allows_bf16({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}, "AVX512")
+    assert devices._isa_allows_bf16({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_AMX"}, "AVX512")
+    assert not devices._isa_allows_bf16({}, "AVX2")
+    assert not devices._isa_allows_bf16({"ONEDNN_MAX_CPU_ISA": "AVX2"}, "AVX512")
+    assert not devices._isa_allows_bf16({"DNNL_MAX_CPU_ISA": "avx512_core"}, "AVX512")
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_asking_for_cuda_without_it_is_one_clear_error():
     with pytest.raises(ValueError, match="CUDA is not available"):
