@@ -14,6 +14,7 @@ from helpers import tiny_dataset, tone, write
 from sklearn.neighbors import KNeighborsClassifier
 
 from muzo_lib.pretrained.classifier import (
+    HEADS,
     EmbeddingClassifier,
     EmbeddingModelError,
     EmbeddingPredictor,
@@ -322,3 +323,19 @@ def test_package_exports_resolve():
     assert all(getattr(pretrained, name) is not None for name in pretrained.__all__)
     with pytest.raises(AttributeError):
         pretrained.no_such_name
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_a_dead_embedding_unit_is_not_standardised_into_noise(head):
+    """A unit that is a constant plus float32 round-off (a dead musicnn channel) must not steer the
+    classifier: moving it by round-off-sized amounts, as another backend's kernels do, changes no
+    probability (without the guard its 1e-10 spread became unit variance and moved them by 0.045)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(0, 1, (12, 6))
+    X[:, 0] = -2.3771e-6 + rng.normal(0, 1e-10, 12)     # dead: constant up to round-off
+    y = np.where(X[:, 1] > 0, "high", "low")
+    clf = EmbeddingClassifier(head=head, max_iter=300).fit(X, y)
+    assert clf.pipeline_[0].scale_[0] == 1.0 and clf.pipeline_[0].scale_[1] != 1.0
+    jiggled = X.copy()
+    jiggled[:, 0] += rng.normal(0, 1e-10, 12)
+    assert np.abs(clf.predict_proba(jiggled) - clf.predict_proba(X)).max() < 1e-8
