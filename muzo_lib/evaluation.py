@@ -6,9 +6,14 @@ its number of segments.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+if TYPE_CHECKING:
+    import pandas as pd
+# scikit-learn and pandas are imported where a score or a table is made: `muzo predict` reads
+# track_probabilities from here and should not pay ~1.5 s of imports for them
 
 
 def classification_metrics(y_true, y_pred, classes: list[str]) -> dict:
@@ -23,6 +28,8 @@ def classification_metrics(y_true, y_pred, classes: list[str]) -> dict:
         ``per_class`` ({class: {precision, recall, f1, support}}) and ``confusion``
         (list of lists, rows = true class, columns = predicted).
     """
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     labels = np.arange(len(classes))
     precision, recall, f1, support = precision_recall_fscore_support(
@@ -65,6 +72,8 @@ def compare_models(probs_by_name: dict[str, np.ndarray], y, classes: list[str]) 
     Returns:
         One row per name: ``accuracy``, ``macro_f1``, then ``f1 <genre>`` per class.
     """
+    import pandas as pd
+
     rows = {}
     for name, probs in probs_by_name.items():
         m = classification_metrics(y, np.asarray(probs).argmax(axis=1), classes)
