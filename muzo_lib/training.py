@@ -304,10 +304,10 @@ def recalibrate_batchnorm(model: nn.Module, tracks: TrackSet, frames: int, devic
     """Recompute the running mean and variance of every BatchNorm layer of ``model`` from one
     unaugmented ``frames``-long crop of each of about ``max_crops`` tracks (every k-th, so every
     class is in; offsets drawn from ``(seed, epoch)``; each channel's statistics then rest on
-    ``max_crops x bands x frames`` values), in
-    batches of ``batch_size``, as an exact average over those crops (see
-    ``TrainConfig.recalibrate_batchnorm``). The same crops on every rank give every rank the
-    same statistics; other layers and the weights are untouched."""
+    ``max_crops x bands x frames`` values), in batches of ``batch_size``: the batches'
+    statistics averaged with each batch weighted by its crops, so the mean is the crops' exact
+    mean whatever the batch size (see ``TrainConfig.recalibrate_batchnorm``). The same crops on
+    every rank give every rank the same statistics; other layers and the weights are untouched."""
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms or not len(tracks):
         return
@@ -320,14 +320,16 @@ def recalibrate_batchnorm(model: nn.Module, tracks: TrackSet, frames: int, devic
     model.eval()                                           # dropout off: no randomness drawn
     for m in norms:
         m.train()
-        m.momentum = None                                  # a cumulative average over the batches
     try:
         while True:
-            for m in norms:
-                m.reset_running_stats()
+            seen = 0
             try:
                 for s in range(0, len(crops), batch_size):
-                    model(torch.from_numpy(np.stack(crops[s:s + batch_size])).to(device))
+                    batch = crops[s:s + batch_size]
+                    for m in norms:                        # each batch weighs its share of the crops
+                        m.momentum = len(batch) / (seen + len(batch))
+                    model(torch.from_numpy(np.stack(batch)).to(device))
+                    seen += len(batch)
                 break
             except torch.OutOfMemoryError:
                 if batch_size == 1:

@@ -100,6 +100,13 @@ def test_bf16_is_not_native_when_pytorch_is_held_to_avx2():
     assert not devices._isa_allows_bf16({"DNNL_MAX_CPU_ISA": "avx512_core"}, "AVX512")
 
 
+def test_channels_last_on_every_cpu_and_on_a_gpu_with_mixed_precision():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert devices.use_channels_last(cpu, None) and devices.use_channels_last(cpu, torch.bfloat16)
+    assert not devices.use_channels_last(cuda, None) and devices.use_channels_last(cuda, torch.float16)
+    assert not devices.use_channels_last(cpu, None, False) and devices.use_channels_last(cuda, None, True)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_asking_for_cuda_without_it_is_one_clear_error():
     with pytest.raises(ValueError, match="CUDA is not available"):
@@ -132,6 +139,45 @@ def test_early_stopping_and_lr_cut_when_nothing_improves(capsys, monkeypatch):
     assert result.stopped_early and result.epochs_trained == 3 and result.best_epoch == 1
     assert "Early stopping at epoch 3" in out and "Learning rate reduced" in out
     assert result.history["lr"] == [3e-3, 3e-3, 1.5e-3]   # the LR each epoch trained with
+
+
+def test_the_lr_is_cut_by_the_same_improvement_rule_as_the_checkpoint(monkeypatch):
+    """A validation loss that falls by 1e-5 an epoch is an improvement for the checkpoint, so it
+    must not count as a plateau for the LR schedule either (PyTorch's default relative threshold,
+    1e-4 x the loss, would call it one and cut the LR while the kept epoch still moves)."""
+    real_evaluate, losses = training.evaluate, iter(1.0 - 1e-5 * np.arange(100))
+    monkeypatch.setattr(training, "evaluate", lambda *a, **k: {**real_evaluate(*a, **k), "loss": float(next(losses))})
+    seed_everything(0)
+    result = fit(SpectrogramCNN(CNNConfig(n_classes=3, **SMALL)), toy_tracks(), toy_tracks(seed=1), CLASSES, MEL,
+                 quick(epochs=4, early_stopping_patience=2, lr_patience=0))
+    assert result.best_epoch == 4 and not result.stopped_early
+    assert result.history["lr"] == [3e-3] * 4
+
+
+def test_batchnorm_recalibration_holds_the_exact_statistics_of_plain_crops():
+    """Running statistics recomputed from one unaugmented crop per track: the crops' exact mean
+    whatever the batch size (a last batch of one crop weighs one crop, not one batch), with the
+    weights, the momentum and the mode left alone."""
+    frames = 64
+    tracks = toy_tracks(n_per_class=3, frames=frames)
+    tracks = TrackSet([x[:, :frames] for x in tracks.logmels], tracks.labels, tracks.names)  # one crop each: no offset
+    model = SpectrogramCNN(CNNConfig(n_classes=3, **SMALL)).train()
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.running_mean.fill_(100.0)
+        m.running_var.fill_(1e-3)
+    weights = {k: v.clone() for k, v in model.state_dict().items() if "running" not in k and "num_batches" not in k}
+    training.recalibrate_batchnorm(model, tracks, frames, "cpu", batch_size=9)  # the 9 crops in one batch
+    x = np.stack([np.asarray(m, np.float32) for m in tracks.logmels])          # (tracks, bands, frames)
+    first = norms[0]                                                            # the per-band input norm
+    assert np.allclose(first.running_mean.numpy(), x.mean(axis=(0, 2)), atol=1e-3)
+    assert np.allclose(first.running_var.numpy(), x.var(axis=(0, 2), ddof=1), rtol=1e-3)
+    assert all(m.running_mean.abs().max() < 100 and torch.isfinite(m.running_var).all() for m in norms)
+    training.recalibrate_batchnorm(model, tracks, frames, "cpu", batch_size=4)  # batches of 4, 4 and 1
+    assert np.allclose(first.running_mean.numpy(), x.mean(axis=(0, 2)), atol=1e-3)  # (deeper layers see
+    # batch-normalised inputs, so their statistics depend on the batches, as in training)
+    assert model.training and all(m.momentum == 0.1 for m in norms)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in weights.items())
 
 
 class _OOMAbove(nn.Module):
