@@ -267,6 +267,8 @@ def predict_segments(model: nn.Module, tracks: TrackSet | list, frames: int, dev
     Args:
         tracks: a :class:`TrackSet` or a list of log-mels ``(n_mels, frames)``.
         frames: segment length, frames.
+        channels_last: the model's memory format from now on (``"auto"``: see
+            :func:`~muzo_lib.devices.use_channels_last`).
         probabilities: logits -> probabilities (default: one softmax over all outputs; a
             two-level network's :meth:`~muzo_lib.hierarchy.TwoLevelLoss.probabilities` gives two).
 
@@ -276,7 +278,8 @@ def predict_segments(model: nn.Module, tracks: TrackSet | list, frames: int, dev
     logmels = tracks.logmels if isinstance(tracks, TrackSet) else list(tracks)
     device = resolve_device(device) if device is None or isinstance(device, str) else device
     dtype = autocast_dtype(device, precision)
-    _prepare(model, device, use_channels_last(device, dtype, channels_last))
+    with torch.inference_mode(False):      # a moved or reformatted weight must stay trainable afterwards
+        _prepare(model, device, use_channels_last(device, dtype, channels_last))
     model.eval()
     segments = [track_segments(np.asarray(m), frames) for m in logmels]
     owner = np.concatenate([np.full(len(s), i) for i, s in enumerate(segments)]) if segments else np.zeros(0, int)
@@ -343,10 +346,12 @@ def recalibrate_batchnorm(model: nn.Module, tracks: TrackSet, frames: int, devic
 
 def evaluate(model: nn.Module, tracks: TrackSet, classes: list[str], frames: int, device=None,
              batch_size: int = 64, precision: str | bool = "auto", shard: DistInfo | None = None,
-             objective=None) -> dict:
+             objective=None, channels_last: str | bool = "auto") -> dict:
     """Segment- and track-level scores of ``model`` on ``tracks``.
 
     Args:
+        channels_last: the memory format the model is kept in (see :func:`predict_segments`);
+            :func:`fit` passes its own, so validation never changes the format it trains in.
         shard: in a torchrun job, the ranks' :class:`~muzo_lib.distributed.DistInfo`: each rank
             scores every ``world_size``-th track and the segment probabilities are gathered,
             so every rank returns the same scores as one process scoring every track.
@@ -364,13 +369,13 @@ def evaluate(model: nn.Module, tracks: TrackSet, classes: list[str], frames: int
     if shard is not None and shard.world_size > 1:
         mine = np.arange(shard.rank, len(tracks), shard.world_size)
         seg_probs, owner = predict_segments(model, [tracks.logmels[i] for i in mine], frames, device, batch_size,
-                                            precision, probabilities=probabilities)
+                                            precision, channels_last, probabilities=probabilities)
         parts = all_gather_objects((seg_probs, mine[owner]))
         seg_probs, owner = np.concatenate([p for p, _ in parts]), np.concatenate([o for _, o in parts])
         order = np.argsort(owner, kind="stable")          # back to one process's order: track by track
         seg_probs, owner = seg_probs[order], owner[order]
     else:
-        seg_probs, owner = predict_segments(model, tracks, frames, device, batch_size, precision,
+        seg_probs, owner = predict_segments(model, tracks, frames, device, batch_size, precision, channels_last,
                                             probabilities=probabilities)
     if objective is not None:  # two levels: genre-level accuracy, two-level loss
         return _evaluate_two_level(objective, seg_probs, owner, tracks)
@@ -563,7 +568,7 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
         if cfg.recalibrate_batchnorm:
             recalibrate_batchnorm(model, train, frames, device, cfg.eval_batch_size, epoch, cfg.seed)
         val = evaluate(model, valid, classes, frames, device, cfg.eval_batch_size, cfg.mixed_precision, shard=world,
-                       objective=objective)
+                       objective=objective, channels_last=channels_last)
         for what, value in (("training loss", loss_sum / seen), ("validation loss", val["loss"])):
             if not math.isfinite(value):                           # the same gathered value on every rank
                 _stop_non_finite(model, best_state, what, value, epoch, best_epoch, checkpoint_path)

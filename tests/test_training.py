@@ -154,6 +154,18 @@ def test_the_lr_is_cut_by_the_same_improvement_rule_as_the_checkpoint(monkeypatc
     assert result.history["lr"] == [3e-3] * 4
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_training_keeps_its_memory_format_through_validation(channels_last):
+    """Validation runs in inference mode: had it reformatted the weights there, they would be
+    inference tensors and the next epoch's backward pass would fail."""
+    model = SpectrogramCNN(CNNConfig(n_classes=3, **SMALL))
+    fit(model, toy_tracks(), toy_tracks(seed=1), CLASSES, MEL, quick(epochs=2, channels_last=channels_last))
+    weight = model.features[1][0].weight                            # (the first has one input channel)
+    assert weight.is_contiguous(memory_format=torch.channels_last) == channels_last and not weight.is_inference()
+    training.predict_segments(model, toy_tracks().logmels[:2], 40, "cpu", channels_last=True)
+    assert not model.features[1][0].weight.is_inference()          # still trainable after a prediction
+
+
 def test_batchnorm_recalibration_holds_the_exact_statistics_of_plain_crops():
     """Running statistics recomputed from one unaugmented crop per track: the crops' exact mean
     whatever the batch size (a last batch of one crop weighs one crop, not one batch), with the
