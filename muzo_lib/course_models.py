@@ -27,17 +27,43 @@ from .runs import save_metrics
 from .spectrogram import MelConfig
 from .training import TrackSet, TrainConfig, evaluate, fit, seed_everything
 
-#: The networks' course defaults. ``epochs`` is a cap: on the generated dataset the validation
-#: loss plateaus well before it, so the LR is halved (``lr_patience``) and early stopping ends the
-#: run (``early_stopping_patience``) inside the course's time budget on a 2-core CPU.
-#: Anything not listed is :class:`TrainConfig`'s own default.
+#: The course's log-mel input: 64 mel bands (22050 Hz, FFT 2048, hop 512, as the library's
+#: defaults otherwise). Half the seed's 128 bands halves every convolution's work: on 2 AVX2
+#: cores the default CNN trains at about 2x the crops per second (benchmarks/bench_cnn.py), which
+#: is what lets the course's five trainings fit its 10-minute budget. ``-p n_mels 128`` is the
+#: seed's (research) input.
+COURSE_MEL = MelConfig(n_mels=64)
+
+#: The networks' course defaults, chosen from measurements on 2 CPU cores without bf16
+#: (docs/results.md, "Course settings"). ``epochs`` is a cap: the LR is halved after two epochs
+#: without a better validation loss (``lr_patience`` 1: PyTorch's ReduceLROnPlateau cuts on the
+#: epoch *after* ``lr_patience`` bad ones) and training stops after three (``early_stopping_patience``).
+#: Batches of 16 crops: twice the optimizer steps of 32 for the same crops, at the same crops/s
+#: on a CPU. Anything not listed is :class:`TrainConfig`'s own default.
 #: No per-batch progress bars in the course: one log line per epoch. A notebook cell that trains
 #: for minutes sent thousands of widget messages, which overflowed the kernel's output queue
 #: under nbval on a loaded machine ("Timeout of 5 seconds exceeded waiting for output").
-COURSE_TRAINING = {"epochs": 30, "batch_size": 32, "learning_rate": 0.002, "segment_seconds": 3.0,
-                   "crops_per_track": 4, "early_stopping_patience": 6, "lr_patience": 3, "progress": False}
-#: The course's training-time augmentation (SpecAugment masks and random gain).
-COURSE_AUGMENT = {"freq_masks": 1, "time_masks": 1, "gain_db": 6.0, "mixup_alpha": 0.0}
+COURSE_TRAINING = {"epochs": 20, "batch_size": 16, "learning_rate": 0.002, "segment_seconds": 3.0,
+                   "crops_per_track": 2, "early_stopping_patience": 3, "lr_patience": 1, "progress": False}
+#: The course trains without augmentation: at its budget (a few thousand crops per network) the
+#: masks and gains slow learning more than they regularise (notebook 03's ablation measures it).
+COURSE_AUGMENT = {"freq_masks": 0, "time_masks": 0, "gain_db": 0.0, "mixup_alpha": 0.0}
+#: What notebook 03's ablation switches on: one SpecAugment frequency mask of up to 6 of the 64
+#: bands (the share 12 of 128 would be), one time mask of up to 20 frames (0.46 s) and a random
+#: gain of +-6 dB per crop.
+ABLATION_AUGMENT = {"freq_masks": 1, "freq_mask_bands": 6, "time_masks": 1, "time_mask_frames": 20, "gain_db": 6.0,
+                    "mixup_alpha": 0.0}
+
+
+def course_mel_config(n_mels: int | None = None, **overrides) -> MelConfig:
+    """The course's log-mel settings (:data:`COURSE_MEL`) with overrides on top; ``None``
+    keeps the course default, so a notebook passes its ``n_mels = None`` parameter through.
+
+    Example:
+        >>> course_mel_config(n_mels).n_mels      # 64, or what -p n_mels gave
+    """
+    given = {k: v for k, v in {"n_mels": n_mels, **overrides}.items() if v is not None}
+    return MelConfig(**{**COURSE_MEL.to_dict(), **given})
 
 
 def course_train_config(**overrides) -> TrainConfig:
@@ -83,8 +109,9 @@ def course_model_path(run, architecture: str) -> Path:
 
 def ensure_course_model(run, architecture: str, **train_kwargs) -> Path:
     """The run's model of ``architecture``, trained now (with :func:`train_member` and
-    ``train_kwargs``) only if an earlier notebook did not leave a usable one: missing,
-    unreadable, or trained on other classes than this run's.
+    ``train_kwargs``; the course's :data:`COURSE_MEL` unless ``mel_config`` is given) only if
+    an earlier notebook did not leave a usable one: missing, unreadable, or trained on other
+    classes than this run's.
 
     Returns:
         The model file's path (see :data:`COURSE_MODELS`).
@@ -99,7 +126,7 @@ def ensure_course_model(run, architecture: str, **train_kwargs) -> Path:
                 return path
         except (ValueError, OSError):
             pass
-    train_member(run, architecture, path=None, **train_kwargs)
+    train_member(run, architecture, path=None, **{"mel_config": COURSE_MEL, **train_kwargs})
     return path
 
 
@@ -263,7 +290,7 @@ def reuse_course_network(run, architecture: str, mel_config: MelConfig | None = 
 
     from .checkpoints import CheckpointError, load_checkpoint
 
-    mel = mel_config or MelConfig()
+    mel = mel_config or COURSE_MEL
     cfg = TrainConfig(**{**asdict(train_config or course_train_config()), "seed": seed})
     metrics_path = run.run_dir / "metrics" / f"{architecture}.json"
     checkpoint = course_model_path(run, architecture)
