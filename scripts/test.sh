@@ -7,4 +7,5 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 export PYTHONWARNINGS=${PYTHONWARNINGS:-ignore::DeprecationWarning}
 .venv/bin/ruff check .
-exec .venv/bin/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider "$@"
+# --durations=20: the slowest tests, printed at the end of every run, so drift shows
+exec .venv/bin/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider --durations=20 "$@"

@@ -30,10 +30,20 @@ def real_data_dir() -> Path:
     return Path(value).resolve()
 
 
+#: The run (``runs/<name>`` under the tests' MUZO_ROOT) that every test on the real clips shares,
+#: as the course's notebooks share one: the clips are scanned, their log-mels, descriptors and
+#: embeddings computed once for the whole session (each costs tens of seconds on 2 cores).
+REAL_RUN = "real-clips"
+
+
 @pytest.fixture(scope="session")
-def real_run_dir(tmp_path_factory) -> Path:
-    """One run folder shared by every notebook run on the real clips, as in the course."""
-    return tmp_path_factory.mktemp("real-run")
+def real_run_dir() -> Path:
+    """One run folder shared by every test on the real clips (notebooks, `muzo course`, `muzo train`)."""
+    from muzo_lib.paths import project_path
+
+    path = project_path(f"runs/{REAL_RUN}")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @pytest.fixture

@@ -133,15 +133,17 @@ def test_a_cross_validation_record_reaches_the_summary(tmp_path):
 
 
 @pytest.mark.slow
-def test_course_cross_validates_the_real_clips(real_data_dir):
+def test_course_cross_validates_the_real_clips(real_data_dir, real_run_dir):
     """`muzo course` on the 61 real clips: the rule turns cross-validation on, and the summary
     reports the forest's and the CNN's accuracies over all 61 tracks beside the split's
-    (fast settings; the README's numbers come from the notebooks' defaults)."""
+    (fast settings; the README's numbers come from the notebooks' defaults). It runs in the run
+    folder the other real-clip tests share, so the clips' descriptors and log-mels are made once."""
     from conftest import notebook_text
 
-    run_dir = run_course(name="t-real-cv", data_dir=str(real_data_dir), only=["02", "03"], log=lambda *a: None,
+    run_dir = run_course(name=real_run_dir.name, data_dir=str(real_data_dir), only=["02", "03"], log=lambda *a: None,
                          parameters={"n_estimators": 50, "leaky_repeats": 1, "compare_flatten_head": False,
-                                     "epochs": 2})
+                                     "ablate_augmentation": False, "epochs": 1, "crops_per_track": 1})
+    assert run_dir == real_run_dir
     summary = (run_dir / "summary.md").read_text()
     assert re.search(r"Cross-validation: 5 folds over all 61 tracks, because the test split holds only \d+ "
                      r"\(fewer than 48\)", summary)

@@ -33,12 +33,12 @@ def test_every_command_in_the_results_page_is_a_valid_muzo_command(monkeypatch):
 
 
 @pytest.mark.slow
-def test_the_real_clip_forest_row_is_what_its_command_prints(real_data_dir, tmp_path):
+def test_the_real_clip_forest_row_is_what_its_command_prints(real_data_dir, real_run_dir):
     row = re.search(r"\| Random Forest \(`rf`\) \| ([\d.]+) \[([\d.]+), ([\d.]+)\]", DOC.read_text())
     assert row, "the real-clip table has no Random Forest row"
     argv = next(c for c in _commands() if c[:1] == ["train"] and "rf" in c and "--cv" in c)
     argv = [str(real_data_dir) if a.endswith("gtzan_mini") else a for a in argv]
-    done = subprocess.run([sys.executable, "-m", "muzo_lib.cli", *argv, "--run-dir", str(tmp_path / "run"), "--quiet"],
+    done = subprocess.run([sys.executable, "-m", "muzo_lib.cli", *argv, "--run-dir", str(real_run_dir), "--quiet"],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     printed = re.search(r"cross-validated accuracy % ([\d.]+) \[([\d.]+), ([\d.]+)\] on 61 tracks", done.stdout)
