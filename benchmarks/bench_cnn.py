@@ -199,7 +199,7 @@ def main():
               f"pooled CNN {count_parameters(classifier.model):,} params): {1000 * ours:7.1f} ms")
         print(f"  seed (librosa + Flatten CNN {count_parameters(seed_model):,} params on 30 s):      "
               f"{1000 * seed:7.1f} ms")
-        print(f"  ratio: muzo is {seed / ours:.1f}x faster ({time.perf_counter() - start:.0f} s for this part)")
+        print(f"  ratio: muzo is {seed / ours:.1f}x faster (this section ran {time.perf_counter() - start:.0f} s)")
 
 
 if __name__ == "__main__":

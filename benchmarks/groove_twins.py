@@ -5,7 +5,8 @@ and differ only in where the kick falls. This script generates those four subgen
 splits them by artist (the course's split), and trains notebook 02's Random Forest and
 notebook 03's CNN on the same training tracks, once per number of artists per subgenre.
 The CNN trains with the library's defaults (those of ``muzo train``: learning-rate patience
-5, early-stopping patience 10), or with the course's shorter patiences (3 and 6) given
+5, early-stopping patience 10), or with the course's training settings
+(:func:`~muzo_lib.course_models.course_train_config`: shorter patiences) given
 ``--course-patience``. It prints each model's test accuracy over the four subgenres with its
 95% interval, and the CNN minus the forest as a paired bootstrap over the same tracks.
 
@@ -67,7 +68,7 @@ def main() -> None:
     parser.add_argument("--artists", type=int, nargs="+", default=[5, 20], help="artists per subgenre, one run each")
     parser.add_argument("--tracks-per-artist", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--course-patience", action="store_true", help="train with the course's patiences (3, 6)")
+    parser.add_argument("--course-patience", action="store_true", help="train with the course's training settings (shorter patiences)")
     args = parser.parse_args()
     config = course_train_config(progress=False) if args.course_patience else TrainConfig(progress=False)
     print(f"CNN training: at most {config.epochs} epochs, LR patience {config.lr_patience}, "
