@@ -76,8 +76,9 @@ def use_channels_last(device: torch.device, amp_dtype: torch.dtype | None, setti
 
     ``"auto"``: always on a CPU, where oneDNN's channels-last kernels are faster in float32 as
     well as bf16 (the default CNN on the course's 64 mels, 2 cores capped to AVX2: 87 -> 123
-    training crops/s, 279 -> 347 inference segments/s; ``benchmarks/bench_cnn.py``); on a GPU only with mixed precision
-    (tensor cores want it; float32 cuDNN gains little). ``True``/``False`` force it.
+    training crops/s, 279 -> 347 inference segments/s; ``benchmarks/bench_cnn.py``); on a GPU
+    only with mixed precision (tensor cores want it; float32 cuDNN gains little).
+    ``True``/``False`` force it.
     """
     if setting != "auto":
         return bool(setting)
