@@ -23,7 +23,7 @@ LAYERS = [
     ["forest"],
     ["forest_experiments"],
     ["models", "augment", "distributed", "devices"],
-    ["checkpoints"],
+    ["checkpoints", "train_state"],
     ["training"],
     ["pretrained"],
     ["prediction", "streaming", "export"],
