@@ -118,7 +118,8 @@ class CNNMusicClassifier:
                 (``crops_per_track``, ``augment``, ``mixed_precision``, ``grad_accum_steps``...).
 
         Returns:
-            The seed's results dict: ``final_val_acc``, ``best_val_acc``, ``final_train_acc``
+            The seed's results dict: ``final_val_acc``, ``best_val_acc`` (the kept epoch's: what
+            the saved model scores), ``max_val_acc`` (the best of any epoch), ``final_train_acc``
             (percent), ``history``, ``model_path``, ``training_time`` (s), ``classes``,
             ``num_epochs_trained``, ``train_losses``/``val_losses``/``val_accuracies``...,
             ``split`` (how the validation tracks were chosen) and ``skipped``
@@ -171,6 +172,7 @@ class CNNMusicClassifier:
                 "num_classes": len(self.classes_), "classes": self.classes_, "num_epochs_trained": result.epochs_trained,
                 "training_time": time.perf_counter() - start, "avg_epoch_time": float(np.mean(h["epoch_time"])),
                 "best_val_loss": result.best_val_loss, "best_val_acc": result.best_val_acc,
+                "max_val_acc": result.max_val_acc,
                 "best_epoch": result.best_epoch, "final_train_acc": result.final_train_acc,
                 "final_val_acc": result.final_val_acc, "train_losses": h["train_loss"], "val_losses": h["val_loss"],
                 "train_accuracies": h["train_acc"], "val_accuracies": h["val_acc"], "history": h,
@@ -302,7 +304,7 @@ def train_cnn_music_model(audio_files, labels, output_dir: str | os.PathLike = "
 
     Returns:
         :meth:`CNNMusicClassifier.train`'s results dict (``final_val_acc``, ``best_val_acc``
-        in percent, ``history``, ``model_path``, ``training_time``...).
+        (the kept model's) in percent, ``history``, ``model_path``, ``training_time``...).
     """
     classifier = CNNMusicClassifier(model_name=model_name, architecture=architecture, sample_rate=sample_rate,
                                     duration=duration, n_mels=n_mels, device=device, segment_seconds=segment_seconds,

@@ -169,10 +169,11 @@ class TrackSet:
 class TrainResult:
     """What :func:`fit` returns. Accuracies are percentages at track level.
 
-    ``kept_val_acc``/``kept_val_loss`` are the validation scores of the epoch whose weights
-    were kept (``best_epoch``, chosen by ``TrainConfig.monitor``); ``best_val_acc`` is the
-    highest accuracy of any epoch and ``best_val_loss`` the lowest loss, which may come from
-    other epochs. ``effective_batch`` counts crops per optimizer step over every process.
+    ``best_val_acc``/``best_val_loss`` are the validation scores of the epoch whose weights
+    were kept (``best_epoch``, chosen by ``TrainConfig.monitor``): what the returned model
+    scores. ``max_val_acc`` is the highest accuracy and ``min_val_loss`` the lowest loss of
+    any epoch, which may come from other epochs (a kept model never scores above
+    ``max_val_acc``). ``effective_batch`` counts crops per optimizer step over every process.
     ``resumed_after_epoch`` is 0 for a fresh run; ``training_time`` covers this call only."""
     history: dict
     best_epoch: int
@@ -188,10 +189,20 @@ class TrainResult:
     precision: str
     effective_batch: int
     checkpoint_path: str | None = None
-    kept_val_acc: float = math.nan
-    kept_val_loss: float = math.nan
+    max_val_acc: float = math.nan
+    min_val_loss: float = math.nan
     resumed_after_epoch: int = 0
     world_size: int = 1
+
+    @property
+    def kept_val_acc(self) -> float:
+        """The kept epoch's validation accuracy (= ``best_val_acc``; the name used before)."""
+        return self.best_val_acc
+
+    @property
+    def kept_val_loss(self) -> float:
+        """The kept epoch's validation loss (= ``best_val_loss``; the name used before)."""
+        return self.best_val_loss
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -682,15 +693,15 @@ class _Clock:
 def _result(state: TrainState, cfg: TrainConfig, engine: _Engine, clock: _Clock, checkpoint_path,
             first_epoch: int) -> TrainResult:
     h = state.history
-    return TrainResult(history=h, best_epoch=state.best_epoch, best_val_loss=min(h["val_loss"]),
-                       best_val_acc=max(h["val_acc"]), final_train_acc=h["train_acc"][-1],
+    return TrainResult(history=h, best_epoch=state.best_epoch, best_val_loss=state.kept("val_loss"),
+                       best_val_acc=state.kept("val_acc"), final_train_acc=h["train_acc"][-1],
                        final_val_acc=h["val_acc"][-1], epochs_trained=len(h["epoch"]),
                        stopped_early=state.out_of_patience(cfg.early_stopping_patience),
                        training_time=clock.elapsed(), segments_per_second=clock.crops_per_second(),
                        device=str(engine.device), precision=precision_name(engine.amp_dtype),
                        effective_batch=engine.global_batch,
                        checkpoint_path=None if checkpoint_path is None else str(checkpoint_path),
-                       kept_val_acc=state.kept("val_acc"), kept_val_loss=state.kept("val_loss"),
+                       max_val_acc=max(h["val_acc"]), min_val_loss=min(h["val_loss"]),
                        resumed_after_epoch=first_epoch - 1, world_size=engine.world.world_size)
 
 
@@ -741,10 +752,10 @@ def _log_judgement(say, state: TrainState, cfg: TrainConfig, improved: bool, sav
 def _log_summary(say, result: TrainResult, cfg: TrainConfig) -> None:
     h, top = result.history, int(np.argmax(result.history["val_acc"]))
     say(f"✅ Training completed in {_fmt(result.training_time)} ({result.segments_per_second:.0f} training crops/s)")
-    say(f"📈 Kept checkpoint: epoch {result.best_epoch}, validation accuracy {result.kept_val_acc:.2f}% "
-        f"(loss {result.kept_val_loss:.4f}, chosen by {cfg.monitor})"
-        + ("" if result.best_val_acc <= result.kept_val_acc else
-           f"; the best accuracy of any epoch was {result.best_val_acc:.2f}% (epoch {int(h['epoch'][top])})"))
+    say(f"📈 Kept checkpoint: epoch {result.best_epoch}, validation accuracy {result.best_val_acc:.2f}% "
+        f"(loss {result.best_val_loss:.4f}, chosen by {cfg.monitor})"
+        + ("" if result.max_val_acc <= result.best_val_acc else
+           f"; the best accuracy of any epoch was {result.max_val_acc:.2f}% (epoch {int(h['epoch'][top])})"))
 
 
 def _resume_file(resume, checkpoint_path) -> Path | None:

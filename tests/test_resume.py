@@ -163,7 +163,8 @@ def test_the_summary_reports_the_kept_checkpoints_own_score(capsys, monkeypatch)
     train, valid = _data()
     result = fit(_model(), train, valid, CLASSES, MEL, quick(epochs=3, verbose=True))
     out = capsys.readouterr().out
-    assert result.best_epoch == 3 and result.kept_val_acc == 30.0 and result.best_val_acc == 40.0
+    assert result.best_epoch == 3 and result.best_val_acc == 30.0 and result.max_val_acc == 40.0
+    assert result.best_val_loss == result.min_val_loss == 0.8 and result.kept_val_acc == 30.0
     assert "Kept checkpoint: epoch 3, validation accuracy 30.00%" in out
     assert "best accuracy of any epoch was 40.00% (epoch 2)" in out
 
