@@ -31,9 +31,12 @@ import numpy as np
 from .audio import AudioDecodeError
 from .checkpoints import Checkpoint, load_checkpoint, save_checkpoint
 from .devices import resolve_device
+from .log import get_logger
 from .models import ARCHITECTURES, count_parameters
 from .spectrogram import MelConfig
 from .training import TrainConfig
+
+_log = get_logger(__name__)
 
 
 class CNNMusicClassifier:
@@ -53,7 +56,7 @@ class CNNMusicClassifier:
         random_state: seed for the validation split, weights, crops and augmentation.
         output_dir: folder for model files (relative to the current directory).
         model_options: overrides of the model config (e.g. ``{"head": "flatten"}``).
-        verbose: print training log lines and progress bars.
+        verbose: log the training lines (the ``muzo`` logger) and draw progress bars.
 
     Attributes (after ``train`` or ``load_model``): ``model``, ``classes_`` (= ``genre_classes``),
     ``mel_config``, ``history_``, ``is_trained``, ``model_path``.
@@ -139,7 +142,7 @@ class CNNMusicClassifier:
             skipped = dict(zip(run.manifest.path[run.manifest.status != "ok"],
                                run.manifest.reason[run.manifest.status != "ok"]))
             if skipped and self.verbose:
-                print(f"⚠️  {len(skipped)} file(s) skipped: "
+                _log.warning(f"⚠️  {len(skipped)} file(s) skipped: "
                       + "; ".join(f"{Path(p).name}: {r}" for p, r in list(skipped.items())[:3]))
             if len(run.classes) < 2:
                 raise ValueError(f"need at least two genres with usable files, got {run.classes}")

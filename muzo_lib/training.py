@@ -7,7 +7,8 @@ the network scores them in batches, and the segment probabilities are averaged
 (:func:`muzo_lib.evaluation.track_probabilities`). Track-level accuracy is the headline.
 
 Around that core: AdamW, ReduceLROnPlateau on validation loss, early stopping,
-best-checkpoint saving, a per-epoch history, a progress bar and seed-style log lines;
+best-checkpoint saving, a per-epoch history, a progress bar and seed-style log lines
+(through the ``muzo`` logger, :mod:`muzo_lib.log`);
 mixed precision (CUDA: bf16 or fp16 + GradScaler; CPU: bf16 where the CPU has native
 bf16 instructions, checked at run time), channels_last, gradient accumulation, and a
 CUDA out-of-memory during a step halves the micro-batch and doubles the accumulation
@@ -49,6 +50,7 @@ from .checkpoints import CheckpointError, last_checkpoint_path, load_training_st
 from .devices import autocast_dtype, precision_name, resolve_device, use_channels_last
 from .distributed import DistInfo, all_gather_objects, all_reduce_sum, init_distributed, training_device
 from .evaluation import classification_metrics, track_probabilities
+from .log import get_logger
 from .models import config_to_dict
 from .numpy_frontend import pad_frames, track_segments  # torch-free: shared with the onnxruntime predictor
 from .progress import progress_bar
@@ -96,7 +98,7 @@ class TrainConfig:
             ``(seed, epoch, rank)`` (so a resumed run repeats; ``fit`` reseeds torch's global
             RNG); the caller seeds the model's initial weights, e.g. with :func:`seed_everything`.
         progress: draw progress bars.
-        verbose: print the seed-style log lines.
+        verbose: log the seed-style lines (to the ``muzo`` logger, :mod:`muzo_lib.log`).
     """
     epochs: int = 30
     batch_size: int = 32
@@ -462,7 +464,7 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
     """
     cfg = config or TrainConfig()
     world = init_distributed(cfg.device)
-    say = print if cfg.verbose and world.is_main else _silent
+    say = _log.info if cfg.verbose and world.is_main else _silent
     if len(train) == 0 or len(valid) == 0:
         raise ValueError(f"need training and validation tracks, got {len(train)} and {len(valid)}")
     resume_from = _resume_file(resume, checkpoint_path)
@@ -529,6 +531,9 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
 
 
 # ---------------------------------------------------------------- the loop's parts
+
+_log = get_logger(__name__)
+
 
 def _silent(*args, **kwargs) -> None:
     """``say`` when the lines are off (``TrainConfig.verbose=False``, or not the main rank)."""
