@@ -160,7 +160,8 @@ class CNNMusicClassifier:
             path = self.default_path() if save_best_model else None
             out = train_on_run(run, self.model_name, self.architecture, self.mel_config, config,
                                model_options=self.model_options, logmels=logmels, seed=self.random_state,
-                               save=False, checkpoint_path=path, extra=self._extra())
+                               save=False, checkpoint_path=path, extra=self._extra(),
+                               tensorboard=False)  # the run folder is temporary
             n_train, n_valid = len(out["tracks"]["train"]), len(out["tracks"]["valid"])
             split_note = run.split_info.note
         self.model, self.classes_, self._predictor, self.class_tree_ = out["model"], list(run.classes), None, None

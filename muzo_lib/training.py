@@ -55,6 +55,7 @@ from .models import config_to_dict
 from .numpy_frontend import pad_frames, track_segments  # torch-free: shared with the onnxruntime predictor
 from .progress import progress_bar
 from .spectrogram import LogMelSpectrogram, MelConfig
+from .tensorboard_log import EventFiles
 from .train_state import IMPROVEMENT, TrainState
 
 # ---------------------------------------------------------------- configuration
@@ -425,7 +426,8 @@ class NonFiniteLossError(ValueError):
 
 def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], mel_config: MelConfig,
         config: TrainConfig | None = None, checkpoint_path: str | os.PathLike | None = None,
-        extra: dict | None = None, resume: bool | str | os.PathLike = False, objective=None) -> TrainResult:
+        extra: dict | None = None, resume: bool | str | os.PathLike = False, objective=None,
+        tensorboard_dir: str | os.PathLike | None = None) -> TrainResult:
     """Train ``model`` on ``train``, select and checkpoint it on ``valid``; see the module doc.
 
     Started by ``torchrun`` (``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` set), every process runs
@@ -453,6 +455,9 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
         objective: ``None`` (cross-entropy over ``classes``) or a two-level
             :class:`~muzo_lib.hierarchy.TwoLevelLoss` (genre + subgenre heads; the history's
             accuracies are then the genre's, its losses the two-level loss).
+        tensorboard_dir: a folder for TensorBoard event files (per-epoch losses, accuracies
+            and learning rate; :mod:`muzo_lib.tensorboard_log`), written when ``tensorboard``
+            is installed (otherwise one line says it is not); ``None``: none.
 
     Returns:
         :class:`TrainResult`; ``model`` holds the kept (best) epoch's weights on return.
@@ -483,6 +488,7 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
         _log_resume(say, saved, resume_from, cfg)
     elif last_path is not None and last_path.is_file():
         say(f"↺ Starting afresh: {last_path.name} from an earlier run will be replaced (resume=True continues it)")
+    events = EventFiles.open(tensorboard_dir if world.is_main else None, say)
     first_epoch, clock = state.epoch + 1, _Clock()
 
     for epoch in range(first_epoch, cfg.epochs + 1):
@@ -516,12 +522,14 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
         if last_path is not None:                                  # what a resumed run starts from
             save_checkpoint(last_path, model, mel_config, classes, cfg.segment_seconds, extra=scores,
                             resume={**state.to_resume(), **engine.resume_state(), "train_config": _plain_config(cfg)})
+        events.write_epoch(state.history)
         if epoch < cfg.epochs:
             say(f"  🕐 Est. remaining time: {_fmt(left)} ({cfg.epochs - epoch} epochs left)")
         if state.out_of_patience(cfg.early_stopping_patience):
             say(f"🛑 Early stopping at epoch {epoch}: no better {cfg.monitor} for {state.bad_epochs} epochs")
             break
 
+    events.close()
     if state.best_state_dict is None:
         raise ValueError(f"no epoch was trained: epochs={cfg.epochs}")
     model.load_state_dict(state.best_state_dict)

@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "muzo_lib"
 
 #: lowest first; a module may import modules of its own layer or lower ones
 LAYERS = [
-    ["paths", "progress", "timing", "prediction_result", "numpy_frontend", "skops_files", "lazy", "log"],
+    ["paths", "progress", "timing", "prediction_result", "numpy_frontend", "skops_files", "lazy", "log", "tensorboard_log"],
     ["audio"],
     ["datasets"],
     ["splits", "evaluation", "hierarchy"],
