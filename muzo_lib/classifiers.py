@@ -31,9 +31,12 @@ import numpy as np
 from .audio import AudioDecodeError
 from .checkpoints import Checkpoint, load_checkpoint, save_checkpoint
 from .devices import resolve_device
+from .log import get_logger
 from .models import ARCHITECTURES, count_parameters
 from .spectrogram import MelConfig
 from .training import TrainConfig
+
+_log = get_logger(__name__)
 
 
 class CNNMusicClassifier:
@@ -53,7 +56,7 @@ class CNNMusicClassifier:
         random_state: seed for the validation split, weights, crops and augmentation.
         output_dir: folder for model files (relative to the current directory).
         model_options: overrides of the model config (e.g. ``{"head": "flatten"}``).
-        verbose: print training log lines and progress bars.
+        verbose: log the training lines (the ``muzo`` logger) and draw progress bars.
 
     Attributes (after ``train`` or ``load_model``): ``model``, ``classes_`` (= ``genre_classes``),
     ``mel_config``, ``history_``, ``is_trained``, ``model_path``.
@@ -118,7 +121,8 @@ class CNNMusicClassifier:
                 (``crops_per_track``, ``augment``, ``mixed_precision``, ``grad_accum_steps``...).
 
         Returns:
-            The seed's results dict: ``final_val_acc``, ``best_val_acc``, ``final_train_acc``
+            The seed's results dict: ``final_val_acc``, ``best_val_acc`` (the kept epoch's: what
+            the saved model scores), ``max_val_acc`` (the best of any epoch), ``final_train_acc``
             (percent), ``history``, ``model_path``, ``training_time`` (s), ``classes``,
             ``num_epochs_trained``, ``train_losses``/``val_losses``/``val_accuracies``...,
             ``split`` (how the validation tracks were chosen) and ``skipped``
@@ -138,7 +142,7 @@ class CNNMusicClassifier:
             skipped = dict(zip(run.manifest.path[run.manifest.status != "ok"],
                                run.manifest.reason[run.manifest.status != "ok"]))
             if skipped and self.verbose:
-                print(f"⚠️  {len(skipped)} file(s) skipped: "
+                _log.warning(f"⚠️  {len(skipped)} file(s) skipped: "
                       + "; ".join(f"{Path(p).name}: {r}" for p, r in list(skipped.items())[:3]))
             if len(run.classes) < 2:
                 raise ValueError(f"need at least two genres with usable files, got {run.classes}")
@@ -156,7 +160,8 @@ class CNNMusicClassifier:
             path = self.default_path() if save_best_model else None
             out = train_on_run(run, self.model_name, self.architecture, self.mel_config, config,
                                model_options=self.model_options, logmels=logmels, seed=self.random_state,
-                               save=False, checkpoint_path=path, extra=self._extra())
+                               save=False, checkpoint_path=path, extra=self._extra(),
+                               tensorboard=False)  # the run folder is temporary
             n_train, n_valid = len(out["tracks"]["train"]), len(out["tracks"]["valid"])
             split_note = run.split_info.note
         self.model, self.classes_, self._predictor, self.class_tree_ = out["model"], list(run.classes), None, None
@@ -171,6 +176,7 @@ class CNNMusicClassifier:
                 "num_classes": len(self.classes_), "classes": self.classes_, "num_epochs_trained": result.epochs_trained,
                 "training_time": time.perf_counter() - start, "avg_epoch_time": float(np.mean(h["epoch_time"])),
                 "best_val_loss": result.best_val_loss, "best_val_acc": result.best_val_acc,
+                "max_val_acc": result.max_val_acc,
                 "best_epoch": result.best_epoch, "final_train_acc": result.final_train_acc,
                 "final_val_acc": result.final_val_acc, "train_losses": h["train_loss"], "val_losses": h["val_loss"],
                 "train_accuracies": h["train_acc"], "val_accuracies": h["val_acc"], "history": h,
@@ -302,7 +308,7 @@ def train_cnn_music_model(audio_files, labels, output_dir: str | os.PathLike = "
 
     Returns:
         :meth:`CNNMusicClassifier.train`'s results dict (``final_val_acc``, ``best_val_acc``
-        in percent, ``history``, ``model_path``, ``training_time``...).
+        (the kept model's) in percent, ``history``, ``model_path``, ``training_time``...).
     """
     classifier = CNNMusicClassifier(model_name=model_name, architecture=architecture, sample_rate=sample_rate,
                                     duration=duration, n_mels=n_mels, device=device, segment_seconds=segment_seconds,

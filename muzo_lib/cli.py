@@ -85,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
                        help="folder for the split and feature cache (default: one per dataset and output in "
                             "the user cache, ~/.cache/muzo/runs/; rebuilt when the dataset's files change)")
     train.add_argument("--quiet", action="store_true", help="no per-epoch log lines, progress bars or library warnings")
+    train.add_argument("--log-level", type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR"), default=None,
+                       help="what the library logs: DEBUG, INFO (default: the per-epoch lines), WARNING (as --quiet) or "
+                            "ERROR")
+    train.add_argument("--log-timestamps", action="store_true", help="start every log line with the date and time")
     train.add_argument("--resume", action="store_true",
                        help="networks: continue an interrupted training from the last checkpoint kept next to --output "
                             "(OUTPUT.last.pt), with the same data and settings")
@@ -98,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return args.handler(args) or 0
+        with _logging(args):
+            return args.handler(args) or 0
     except BrokenPipeError:  # `muzo predict ... | head`: the reader left; say nothing more
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail too
@@ -109,6 +114,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"muzo {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _logging(args):
+    """The ``muzo`` logger's level and line format for this command (``--log-level``,
+    ``--quiet`` = WARNING, ``--log-timestamps``), restored when it returns."""
+    import contextlib
+
+    if not hasattr(args, "log_level"):
+        return contextlib.nullcontext()
+    from .log import logging_settings
+
+    level = args.log_level or ("WARNING" if getattr(args, "quiet", False) else "INFO")
+    return logging_settings(level, timestamps=args.log_timestamps)
 
 
 def _user_errors() -> tuple:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import nbformat
 
+from .log import get_logger
 from .paths import atomic_write_text, checkout_root, project_path, project_root
 from .runs import load_metrics
 
@@ -43,7 +44,7 @@ def course_notebooks(folder: str | os.PathLike | None = None) -> list[Path]:
 
 def run_course(name: str = "course", data_dir: str = "", parameters: dict | None = None,
                only: list[str] | None = None, notebooks_dir: str | os.PathLike | None = None,
-               log=print, cv_folds: int | None = None) -> Path:
+               log=None, cv_folds: int | None = None) -> Path:
     """Execute every course notebook (or those whose names start with an entry of ``only``).
 
     Args:
@@ -52,6 +53,7 @@ def run_course(name: str = "course", data_dir: str = "", parameters: dict | None
         parameters: extra papermill parameters; each notebook receives only those its
             ``parameters`` cell defines.
         only: e.g. ``["00", "03"]`` to run a subset.
+        log: called with each progress line; ``None``: the ``muzo`` logger (:mod:`muzo_lib.log`).
         cv_folds: folds of the cross-validation run by the notebooks that have a
             ``cv_folds`` parameter (0: off); ``None``: ``parameters["cv_folds"]`` if given,
             else :func:`course_cv_folds` decides from the dataset.
@@ -61,6 +63,7 @@ def run_course(name: str = "course", data_dir: str = "", parameters: dict | None
     """
     import papermill as pm
 
+    log = log or get_logger(__name__).info
     run_dir = project_path(Path("runs") / name)
     out_dir = run_dir / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)

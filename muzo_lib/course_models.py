@@ -190,7 +190,8 @@ def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: 
                  train_config: TrainConfig | None = None, model_options: dict | None = None,
                  logmels: dict | None = None, seed: int = 0, save: bool = True,
                  checkpoint_path: str | os.PathLike | None = None, extra: dict | None = None,
-                 resume: bool | str = False, levels: str = "genre", subgenre_weight: float | None = None) -> dict:
+                 resume: bool | str = False, levels: str = "genre", subgenre_weight: float | None = None,
+                 tensorboard: bool = True) -> dict:
     """Train a network on a run's cached log-mels, test it, and save it into the run.
 
     Trains on the ``train`` split, picks the epoch on ``valid``, scores ``test`` at track
@@ -215,6 +216,8 @@ def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: 
             (:mod:`muzo_lib.hierarchy`); the file then carries the class tree, and the metrics a
             ``levels`` entry with the two-level scores of every decoder.
         subgenre_weight: weight of the subgenre loss (default :data:`~muzo_lib.hierarchy.SUBGENRE_WEIGHT`).
+        tensorboard: write TensorBoard event files to ``<run_dir>/tensorboard/<name>/`` (where
+            ``tensorboard`` is installed; see :mod:`muzo_lib.tensorboard_log`).
 
     Returns:
         dict with ``model``, ``result`` (:class:`~muzo_lib.training.TrainResult`), ``valid`` and
@@ -241,7 +244,8 @@ def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: 
     if objective is not None:
         extra.update(class_tree=objective.tree.to_dict(), subgenre_weight=objective.subgenre_weight)
     result = fit(model, tracks["train"], tracks["valid"], outputs, mel, cfg, checkpoint_path=checkpoint,
-                 extra=extra, resume=resume, objective=objective)
+                 extra=extra, resume=resume, objective=objective,
+                 tensorboard_dir=run.run_dir / "tensorboard" / name if tensorboard else None)
     frames = mel.frames(cfg.segment_seconds)
 
     def score(split):

@@ -7,7 +7,8 @@ the network scores them in batches, and the segment probabilities are averaged
 (:func:`muzo_lib.evaluation.track_probabilities`). Track-level accuracy is the headline.
 
 Around that core: AdamW, ReduceLROnPlateau on validation loss, early stopping,
-best-checkpoint saving, a per-epoch history, a progress bar and seed-style log lines;
+best-checkpoint saving, a per-epoch history, a progress bar and seed-style log lines
+(through the ``muzo`` logger, :mod:`muzo_lib.log`);
 mixed precision (CUDA: bf16 or fp16 + GradScaler; CPU: bf16 where the CPU has native
 bf16 instructions, checked at run time), channels_last, gradient accumulation, and a
 CUDA out-of-memory during a step halves the micro-batch and doubles the accumulation
@@ -29,7 +30,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import os
 import random
@@ -50,10 +50,13 @@ from .checkpoints import CheckpointError, last_checkpoint_path, load_training_st
 from .devices import autocast_dtype, precision_name, resolve_device, use_channels_last
 from .distributed import DistInfo, all_gather_objects, all_reduce_sum, init_distributed, training_device
 from .evaluation import classification_metrics, track_probabilities
+from .log import get_logger
 from .models import config_to_dict
 from .numpy_frontend import pad_frames, track_segments  # torch-free: shared with the onnxruntime predictor
 from .progress import progress_bar
 from .spectrogram import LogMelSpectrogram, MelConfig
+from .tensorboard_log import EventFiles
+from .train_state import IMPROVEMENT, TrainState
 
 # ---------------------------------------------------------------- configuration
 
@@ -96,7 +99,7 @@ class TrainConfig:
             ``(seed, epoch, rank)`` (so a resumed run repeats; ``fit`` reseeds torch's global
             RNG); the caller seeds the model's initial weights, e.g. with :func:`seed_everything`.
         progress: draw progress bars.
-        verbose: print the seed-style log lines.
+        verbose: log the seed-style lines (to the ``muzo`` logger, :mod:`muzo_lib.log`).
     """
     epochs: int = 30
     batch_size: int = 32
@@ -169,10 +172,11 @@ class TrackSet:
 class TrainResult:
     """What :func:`fit` returns. Accuracies are percentages at track level.
 
-    ``kept_val_acc``/``kept_val_loss`` are the validation scores of the epoch whose weights
-    were kept (``best_epoch``, chosen by ``TrainConfig.monitor``); ``best_val_acc`` is the
-    highest accuracy of any epoch and ``best_val_loss`` the lowest loss, which may come from
-    other epochs. ``effective_batch`` counts crops per optimizer step over every process.
+    ``best_val_acc``/``best_val_loss`` are the validation scores of the epoch whose weights
+    were kept (``best_epoch``, chosen by ``TrainConfig.monitor``): what the returned model
+    scores. ``max_val_acc`` is the highest accuracy and ``min_val_loss`` the lowest loss of
+    any epoch, which may come from other epochs (a kept model never scores above
+    ``max_val_acc``). ``effective_batch`` counts crops per optimizer step over every process.
     ``resumed_after_epoch`` is 0 for a fresh run; ``training_time`` covers this call only."""
     history: dict
     best_epoch: int
@@ -188,10 +192,20 @@ class TrainResult:
     precision: str
     effective_batch: int
     checkpoint_path: str | None = None
-    kept_val_acc: float = math.nan
-    kept_val_loss: float = math.nan
+    max_val_acc: float = math.nan
+    min_val_loss: float = math.nan
     resumed_after_epoch: int = 0
     world_size: int = 1
+
+    @property
+    def kept_val_acc(self) -> float:
+        """The kept epoch's validation accuracy (= ``best_val_acc``; the name used before)."""
+        return self.best_val_acc
+
+    @property
+    def kept_val_loss(self) -> float:
+        """The kept epoch's validation loss (= ``best_val_loss``; the name used before)."""
+        return self.best_val_loss
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -412,14 +426,15 @@ class NonFiniteLossError(ValueError):
 
 def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], mel_config: MelConfig,
         config: TrainConfig | None = None, checkpoint_path: str | os.PathLike | None = None,
-        extra: dict | None = None, resume: bool | str | os.PathLike = False, objective=None) -> TrainResult:
+        extra: dict | None = None, resume: bool | str | os.PathLike = False, objective=None,
+        tensorboard_dir: str | os.PathLike | None = None) -> TrainResult:
     """Train ``model`` on ``train``, select and checkpoint it on ``valid``; see the module doc.
 
     Started by ``torchrun`` (``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` set), every process runs
     this same function: the model is wrapped in DistributedDataParallel, each rank trains on
     its shard of every epoch's crops (``batch_size`` crops per rank and micro-step, so the
     global batch is ``batch_size * grad_accum_steps * world_size``), validation is sharded
-    and gathered, and only rank 0 prints and writes (:mod:`muzo_lib.distributed`).
+    and gathered, and only rank 0 logs and writes (:mod:`muzo_lib.distributed`).
 
     Args:
         model: a network from :mod:`muzo_lib.models` (anything with ``config.n_classes``).
@@ -428,8 +443,9 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
         mel_config: the log-mel settings of the tracks (saved in the checkpoint).
         config: a :class:`TrainConfig`; default settings when ``None``.
         checkpoint_path: where the best model is written (atomically) whenever it improves;
-            after every epoch the last model and the state to resume from are written to
-            :func:`~muzo_lib.checkpoints.last_checkpoint_path` (``cnn.pt`` -> ``cnn.last.pt``).
+            after every epoch the last model and the :class:`~muzo_lib.train_state.TrainState`
+            to resume from are written to :func:`~muzo_lib.checkpoints.last_checkpoint_path`
+            (``cnn.pt`` -> ``cnn.last.pt``).
         extra: plain values stored in the checkpoint alongside the weights.
         resume: ``True`` continues a killed run from the last checkpoint next to
             ``checkpoint_path`` (a path: from that file); ``"auto"``: the same when that file
@@ -439,6 +455,9 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
         objective: ``None`` (cross-entropy over ``classes``) or a two-level
             :class:`~muzo_lib.hierarchy.TwoLevelLoss` (genre + subgenre heads; the history's
             accuracies are then the genre's, its losses the two-level loss).
+        tensorboard_dir: a folder for TensorBoard event files (per-epoch losses, accuracies
+            and learning rate; :mod:`muzo_lib.tensorboard_log`), written when ``tensorboard``
+            is installed (otherwise one line says it is not); ``None``: none.
 
     Returns:
         :class:`TrainResult`; ``model`` holds the kept (best) epoch's weights on return.
@@ -450,23 +469,138 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
     """
     cfg = config or TrainConfig()
     world = init_distributed(cfg.device)
-    say = print if cfg.verbose and world.is_main else (lambda *a, **k: None)
+    say = _log.info if cfg.verbose and world.is_main else _silent
     if len(train) == 0 or len(valid) == 0:
         raise ValueError(f"need training and validation tracks, got {len(train)} and {len(valid)}")
     resume_from = _resume_file(resume, checkpoint_path)
-    state = load_training_state(resume_from) if resume_from is not None else None
+    saved = load_training_state(resume_from) if resume_from is not None else None
+    if saved is not None:
+        _check_resumable(saved, model, classes, resume_from)
     last_path = None if checkpoint_path is None else last_checkpoint_path(checkpoint_path)
 
-    # -- set-up: device, precision, data, optimiser
+    # -- set-up: device, precision, data, optimiser; the state to start from
+    engine = _build_engine(model, train, mel_config, cfg, world, objective, saved and saved["state_dict"])
+    _log_setup(say, engine, cfg, classes, len(train), len(valid))
+    state = TrainState()
+    if saved is not None:
+        state = TrainState.from_resume(saved)
+        engine.load_resume(saved)
+        _log_resume(say, saved, resume_from, cfg)
+    elif last_path is not None and last_path.is_file():
+        say(f"↺ Starting afresh: {last_path.name} from an earlier run will be replaced (resume=True continues it)")
+    events = EventFiles.open(tensorboard_dir if world.is_main else None, say)
+    first_epoch, clock = state.epoch + 1, _Clock()
+
+    for epoch in range(first_epoch, cfg.epochs + 1):
+        if state.out_of_patience(cfg.early_stopping_patience):  # a resumed run that had stopped already
+            break
+        # -- train one epoch on fresh random crops
+        epoch_start = time.perf_counter()
+        train_loss, train_acc, crops = _train_epoch(model, engine, state, cfg, epoch, checkpoint_path, say)
+        clock.trained(time.perf_counter() - epoch_start, crops)
+
+        # -- evaluate every validation track, schedule the LR, keep the best
+        if cfg.recalibrate_batchnorm:
+            recalibrate_batchnorm(model, train, engine.frames, engine.device, cfg.eval_batch_size, epoch, cfg.seed)
+        val = evaluate(model, valid, classes, engine.frames, engine.device, cfg.eval_batch_size, cfg.mixed_precision,
+                       shard=world, objective=objective, channels_last=engine.channels_last)
+        for what, value in (("training loss", train_loss), ("validation loss", val["loss"])):
+            if not math.isfinite(value):                           # the same gathered value on every rank
+                _stop_non_finite(model, state, what, value, epoch, checkpoint_path)
+        lr_before, lr_after = engine.schedule(val["loss"])
+        state.record(epoch=epoch, train_loss=train_loss, train_acc=train_acc, val_loss=val["loss"],
+                     val_acc=val["accuracy"], val_segment_acc=val["segment_accuracy"],
+                     val_macro_f1=val["metrics"]["macro_f1"], lr=lr_before, epoch_time=time.perf_counter() - epoch_start)
+        left = clock.elapsed() / (epoch - first_epoch + 1) * (cfg.epochs - epoch)
+        _log_epoch(say, state, cfg, engine.device, lr_before, lr_after)
+        improved = state.judge(val["loss"] if cfg.monitor == "val_loss" else -val["accuracy"], model)
+        scores = {"epoch": epoch, "val_acc": val["accuracy"], "val_loss": val["loss"], "train_config": _plain_config(cfg),
+                  **(extra or {})}
+        if improved and checkpoint_path is not None:
+            save_checkpoint(checkpoint_path, model, mel_config, classes, cfg.segment_seconds, extra=scores)
+        _log_judgement(say, state, cfg, improved, saved=checkpoint_path is not None)
+        if last_path is not None:                                  # what a resumed run starts from
+            save_checkpoint(last_path, model, mel_config, classes, cfg.segment_seconds, extra=scores,
+                            resume={**state.to_resume(), **engine.resume_state(), "train_config": _plain_config(cfg)})
+        events.write_epoch(state.history)
+        if epoch < cfg.epochs:
+            say(f"  🕐 Est. remaining time: {_fmt(left)} ({cfg.epochs - epoch} epochs left)")
+        if state.out_of_patience(cfg.early_stopping_patience):
+            say(f"🛑 Early stopping at epoch {epoch}: no better {cfg.monitor} for {state.bad_epochs} epochs")
+            break
+
+    events.close()
+    if state.best_state_dict is None:
+        raise ValueError(f"no epoch was trained: epochs={cfg.epochs}")
+    model.load_state_dict(state.best_state_dict)
+    result = _result(state, cfg, engine, clock, checkpoint_path, first_epoch)
+    _log_summary(say, result, cfg)
+    return result
+
+
+# ---------------------------------------------------------------- the loop's parts
+
+_log = get_logger(__name__)
+
+
+def _silent(*args, **kwargs) -> None:
+    """``say`` when the lines are off (``TrainConfig.verbose=False``, or not the main rank)."""
+
+
+# settings a resumed run may change without changing what it computes
+_RESUME_FREE = ("epochs", "early_stopping_patience", "num_workers", "device", "progress", "verbose", "eval_batch_size")
+
+@dataclass
+class _Engine:
+    """What trains, apart from the state it carries: the device and precision, the network
+    (wrapped in DistributedDataParallel in a torchrun job), the crops and their loader, the
+    optimiser, LR schedule and gradient scaler, and the loss (``objective``)."""
+    world: DistInfo
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    channels_last: bool
+    net: nn.Module
+    frames: int
+    dataset: Dataset
+    sampler: DistributedSampler
+    loader: DataLoader
+    generator: torch.Generator
+    front_end: nn.Module | None
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau
+    scaler: torch.amp.GradScaler
+    global_batch: int
+    objective: object = None
+
+    def schedule(self, val_loss: float) -> tuple[float, float]:
+        """Step the LR schedule on the validation loss: the rates before and after."""
+        before = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step(val_loss)
+        return before, self.optimizer.param_groups[0]["lr"]
+
+    def resume_state(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict()}
+
+    def load_resume(self, saved: dict) -> None:
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        if self.scaler.is_enabled() and saved.get("scaler"):
+            self.scaler.load_state_dict(saved["scaler"])
+
+
+def _build_engine(model: nn.Module, train: TrackSet, mel_config: MelConfig, cfg: TrainConfig, world: DistInfo,
+                  objective=None, weights: dict | None = None) -> _Engine:
+    """Device and precision chosen at run time, ``weights`` (a resumed run's) loaded, the
+    network wrapped for DDP, the crops of ``train`` and their loader, AdamW,
+    ReduceLROnPlateau (on the validation loss) and a GradScaler (on for fp16 only)."""
     device = resolve_device(training_device(world, cfg.device))
     amp_dtype = autocast_dtype(device, cfg.mixed_precision)
     channels_last = use_channels_last(device, amp_dtype, cfg.channels_last)
     _prepare(model, device, channels_last)
-    if state is not None:
-        _check_resumable(state, model, classes, resume_from)
-        model.load_state_dict(state["state_dict"])
-    net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
-        if world.active else model
+    if weights is not None:
+        model.load_state_dict(weights)
+    net = _wrap_ddp(model, device, world)
     generator = torch.Generator()
     frames = mel_config.frames(cfg.segment_seconds)
     if cfg.augment.needs_waveforms:
@@ -481,177 +615,160 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
                         num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=cfg.lr_factor,
-                                                           patience=cfg.lr_patience, threshold=_IMPROVEMENT,
+                                                           patience=cfg.lr_patience, threshold=IMPROVEMENT,
                                                            threshold_mode="abs")
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    micro_batch, accum = cfg.batch_size, cfg.grad_accum_steps
-    global_batch = cfg.batch_size * accum * world.world_size
+    return _Engine(world, device, amp_dtype, channels_last, net, frames, dataset, sampler, loader, generator,
+                   front_end, optimizer, scheduler, scaler, cfg.batch_size * cfg.grad_accum_steps * world.world_size,
+                   objective)
 
-    say(f"🚀 Using device: {device} ({precision_name(amp_dtype)}{', channels_last' if channels_last else ''})"
-        + (f", {world.world_size} processes (DDP, {world.backend})" if world.active else ""))
-    if device.type == "cuda":
-        say(f"🎮 GPU: {torch.cuda.get_device_name(device)}")
-    say(f"🎵 Classes: {list(classes)}")
-    say(f"📊 {len(train)} training tracks x {cfg.crops_per_track} random {cfg.segment_seconds:g} s crops "
-        f"= {len(dataset)} per epoch; {len(valid)} validation tracks")
-    say(f"💾 Batch size: {cfg.batch_size} x {accum} accumulation steps"
-        + (f" x {world.world_size} processes" if world.world_size > 1 else "") + f" = effective batch {global_batch}")
 
-    history = {k: [] for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_segment_acc",
-                               "val_macro_f1", "lr", "epoch_time")}
-    best_score, best_epoch, best_state, bad_epochs, stopped_early, first_epoch = math.inf, 0, None, 0, False, 1
-    if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if scaler.is_enabled() and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        history = {k: [float(v) for v in values] for k, values in state["history"].items()}
-        best_score, best_epoch, bad_epochs = float(state["best_score"]), int(state["best_epoch"]), int(state["bad_epochs"])
-        best_state = state["best_state_dict"] or state["state_dict"]
-        first_epoch = int(state["epoch"]) + 1
-        changed = sorted(k for k, v in _plain_config(cfg).items()
-                         if k not in _RESUME_FREE and state["train_config"].get(k) != v)
-        say(f"⏩ Resuming after epoch {state['epoch']} from {resume_from}"
-            + (f" (settings changed since: {', '.join(changed)})" if changed else ""))
-        stopped_early = bad_epochs >= cfg.early_stopping_patience
-    elif last_path is not None and last_path.is_file():
-        say(f"↺ Starting afresh: {last_path.name} from an earlier run will be replaced (resume=True continues it)")
-    start, train_seconds, train_segments = time.perf_counter(), 0.0, 0
+def _wrap_ddp(model: nn.Module, device: torch.device, world: DistInfo) -> nn.Module:
+    """``model`` in DistributedDataParallel in a torchrun job (gradients averaged over ranks), else itself."""
+    if not world.active:
+        return model
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
-    for epoch in range(first_epoch, cfg.epochs + 1):
-        if stopped_early:
-            break
-        # -- train one epoch on fresh random crops
-        epoch_start = time.perf_counter()
-        net.train()
-        dataset.set_epoch(epoch)
-        sampler.set_epoch(epoch)
-        _seed_epoch(generator, cfg.seed, epoch, world.rank)
-        loss_sum, correct, seen = 0.0, 0, 0
-        optimizer.zero_grad(set_to_none=True)
-        bar = progress_bar(loader, desc=f"Epoch {epoch}/{cfg.epochs}", leave=False,
-                           disable=not (cfg.progress and world.is_main))
-        for step, (x, y) in enumerate(bar, 1):
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            if front_end is not None:
-                x = front_end(x)                                   # float32 log-mel, outside autocast
-            x, targets = augment_batch(x, F.one_hot(y, model.config.n_classes).float(), cfg.augment, generator)
-            step_ends = step % accum == 0 or step == len(loader)
-            while True:
-                try:
-                    loss, hits = _forward_backward(net, x, targets, y, micro_batch, accum, amp_dtype, scaler,
-                                                   cfg.label_smoothing, sync=step_ends, objective=objective)
-                    break
-                except torch.OutOfMemoryError:
-                    if micro_batch == 1:
-                        raise
-                    optimizer.zero_grad(set_to_none=True)          # this step's partial gradients are dropped
-                    if device.type == "cuda":
-                        torch.cuda.empty_cache()
-                    micro_batch //= 2
-                    chunks = math.ceil(cfg.batch_size / micro_batch)
-                    say(f"⚠️  CUDA out of memory: batch size halved to {micro_batch}, accumulation steps "
-                        f"{accum * chunks} (effective batch kept at {global_batch})")
-            if not math.isfinite(loss) and world.world_size == 1:  # alone, stop before the step spoils the weights
-                _stop_non_finite(model, best_state, "training loss", loss, epoch, best_epoch, checkpoint_path, step)
-            loss_sum, correct, seen = loss_sum + loss * len(y), correct + hits, seen + len(y)
-            if step_ends:
-                scaler.step(optimizer)
-                scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.1f}%")
-        loss_sum, correct, seen = all_reduce_sum([loss_sum, correct, seen], device)   # every rank's crops
-        train_seconds += time.perf_counter() - epoch_start
-        train_segments += int(seen)
 
-        # -- evaluate every validation track, schedule the LR, keep the best
-        if cfg.recalibrate_batchnorm:
-            recalibrate_batchnorm(model, train, frames, device, cfg.eval_batch_size, epoch, cfg.seed)
-        val = evaluate(model, valid, classes, frames, device, cfg.eval_batch_size, cfg.mixed_precision, shard=world,
-                       objective=objective, channels_last=channels_last)
-        for what, value in (("training loss", loss_sum / seen), ("validation loss", val["loss"])):
-            if not math.isfinite(value):                           # the same gathered value on every rank
-                _stop_non_finite(model, best_state, what, value, epoch, best_epoch, checkpoint_path)
-        lr_before = optimizer.param_groups[0]["lr"]
-        scheduler.step(val["loss"])
-        lr_after = optimizer.param_groups[0]["lr"]
-        epoch_time = time.perf_counter() - epoch_start
-        for key, value in (("epoch", epoch), ("train_loss", loss_sum / seen), ("train_acc", 100 * correct / seen),
-                           ("val_loss", val["loss"]), ("val_acc", val["accuracy"]),
-                           ("val_segment_acc", val["segment_accuracy"]), ("val_macro_f1", val["metrics"]["macro_f1"]),
-                           ("lr", lr_before), ("epoch_time", epoch_time)):
-            history[key].append(float(value))
+def _train_epoch(model: nn.Module, engine: _Engine, state: TrainState, cfg: TrainConfig, epoch: int,
+                 checkpoint_path=None, say=_silent) -> tuple[float, float, int]:
+    """One pass over fresh random crops: forward, loss, backward, and an optimizer step every
+    ``grad_accum_steps`` batches. Returns the mean training loss, the accuracy (%) and the
+    number of crops, over every rank."""
+    e = engine
+    e.net.train()
+    e.dataset.set_epoch(epoch)
+    e.sampler.set_epoch(epoch)
+    _seed_epoch(e.generator, cfg.seed, epoch, e.world.rank)
+    loss_sum, correct, seen = 0.0, 0, 0
+    e.optimizer.zero_grad(set_to_none=True)
+    bar = progress_bar(e.loader, desc=f"Epoch {epoch}/{cfg.epochs}", leave=False,
+                       disable=not (cfg.progress and e.world.is_main))
+    for step, (x, y) in enumerate(bar, 1):
+        x, y = x.to(e.device, non_blocking=True), y.to(e.device, non_blocking=True)
+        if e.front_end is not None:
+            x = e.front_end(x)                                     # float32 log-mel, outside autocast
+        x, targets = augment_batch(x, F.one_hot(y, model.config.n_classes).float(), cfg.augment, e.generator)
+        step_ends = step % cfg.grad_accum_steps == 0 or step == len(e.loader)
+        loss, hits = _backward_with_backoff(e, state, cfg, x, targets, y, step_ends, say)
+        if not math.isfinite(loss) and e.world.world_size == 1:  # alone, stop before the step spoils the weights
+            _stop_non_finite(model, state, "training loss", loss, epoch, checkpoint_path, step)
+        loss_sum, correct, seen = loss_sum + loss * len(y), correct + hits, seen + len(y)
+        if step_ends:
+            e.scaler.step(e.optimizer)
+            e.scaler.update()
+            e.optimizer.zero_grad(set_to_none=True)
+        bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.1f}%")
+    loss_sum, correct, seen = all_reduce_sum([loss_sum, correct, seen], e.device)   # every rank's crops
+    return loss_sum / seen, 100 * correct / seen, int(seen)
 
-        done = epoch - first_epoch + 1
-        left = (time.perf_counter() - start) / done * (cfg.epochs - epoch)
-        say(f"Epoch {epoch}/{cfg.epochs} completed in {_fmt(epoch_time)}")
-        say(f"  Train Loss: {history['train_loss'][-1]:.4f}, Train Acc: {history['train_acc'][-1]:.2f}% (crops)")
-        say(f"  Val Loss: {val['loss']:.4f}, Val Acc: {val['accuracy']:.2f}% (tracks), "
-            f"{val['segment_accuracy']:.2f}% (segments)")
-        if device.type == "cuda":
-            say(f"  🎮 GPU memory: {torch.cuda.max_memory_allocated(device) / 1e9:.2f} GB peak")
-        if lr_after < lr_before:
-            say(f"  📉 Learning rate reduced: {lr_before:.2e} -> {lr_after:.2e}")
-        score = val["loss"] if cfg.monitor == "val_loss" else -val["accuracy"]
-        scores = {"epoch": epoch, "val_acc": val["accuracy"], "val_loss": val["loss"], "train_config": _plain_config(cfg)}
-        if score < best_score - _IMPROVEMENT:
-            best_score, best_epoch, bad_epochs = score, epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
-            if checkpoint_path is not None:
-                save_checkpoint(checkpoint_path, model, mel_config, classes, cfg.segment_seconds,
-                                extra={**scores, **(extra or {})})
-                say(f"  💾 New best model saved ({cfg.monitor}: "
-                    f"{val['loss'] if cfg.monitor == 'val_loss' else val['accuracy']:.4f})")
-            else:
-                say(f"  ⭐ New best model, kept in memory ({cfg.monitor}: "
-                    f"{val['loss'] if cfg.monitor == 'val_loss' else val['accuracy']:.4f})")
-        else:
-            bad_epochs += 1
-            say(f"  ⏳ Patience: {bad_epochs}/{cfg.early_stopping_patience}")
-        if last_path is not None:                                  # what a resumed run starts from
-            save_checkpoint(last_path, model, mel_config, classes, cfg.segment_seconds, extra={**scores, **(extra or {})},
-                            resume={"epoch": epoch, "optimizer": optimizer.state_dict(),
-                                    "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                                    "history": history, "best_epoch": best_epoch, "best_score": best_score,
-                                    "bad_epochs": bad_epochs, "train_config": _plain_config(cfg),
-                                    "best_state_dict": None if best_epoch == epoch else
-                                    {k: v.detach().cpu() for k, v in best_state.items()}})
-        if epoch < cfg.epochs:
-            say(f"  🕐 Est. remaining time: {_fmt(left)} ({cfg.epochs - epoch} epochs left)")
-        if bad_epochs >= cfg.early_stopping_patience:
-            say(f"🛑 Early stopping at epoch {epoch}: no better {cfg.monitor} for {bad_epochs} epochs")
-            stopped_early = True
-            break
 
-    if best_state is None:
-        raise ValueError(f"no epoch was trained: epochs={cfg.epochs}")
-    model.load_state_dict(best_state)
-    total = time.perf_counter() - start
-    kept = history["epoch"].index(best_epoch)
-    kept_acc, kept_loss = history["val_acc"][kept], history["val_loss"][kept]
-    top = int(np.argmax(history["val_acc"]))
-    say(f"✅ Training completed in {_fmt(total)} ({train_segments / max(train_seconds, 1e-9):.0f} training crops/s)")
-    say(f"📈 Kept checkpoint: epoch {best_epoch}, validation accuracy {kept_acc:.2f}% (loss {kept_loss:.4f}, "
-        f"chosen by {cfg.monitor})" + ("" if history["val_acc"][top] <= kept_acc else
-                                       f"; the best accuracy of any epoch was {history['val_acc'][top]:.2f}% "
-                                       f"(epoch {int(history['epoch'][top])})"))
-    return TrainResult(history=history, best_epoch=best_epoch, best_val_loss=min(history["val_loss"]),
-                       best_val_acc=max(history["val_acc"]), final_train_acc=history["train_acc"][-1],
-                       final_val_acc=history["val_acc"][-1], epochs_trained=len(history["epoch"]),
-                       stopped_early=stopped_early, training_time=total,
-                       segments_per_second=train_segments / max(train_seconds, 1e-9), device=str(device),
-                       precision=precision_name(amp_dtype), effective_batch=global_batch,
+def _backward_with_backoff(engine: _Engine, state: TrainState, cfg: TrainConfig, x, targets, labels, sync: bool,
+                           say=_silent) -> tuple[float, int]:
+    """:func:`_forward_backward` of one loader batch; a CUDA out-of-memory halves the
+    micro-batch (kept in ``state.micro_batch``) and retries, so the accumulation doubles and
+    the effective batch stays the same. This step's partial gradients are dropped."""
+    while True:
+        micro_batch = state.micro_batch or cfg.batch_size
+        try:
+            return _forward_backward(engine.net, x, targets, labels, micro_batch, cfg.grad_accum_steps,
+                                     engine.amp_dtype, engine.scaler, cfg.label_smoothing, sync=sync,
+                                     objective=engine.objective)
+        except torch.OutOfMemoryError:
+            if micro_batch == 1:
+                raise
+            engine.optimizer.zero_grad(set_to_none=True)
+            if engine.device.type == "cuda":
+                torch.cuda.empty_cache()
+            state.micro_batch = micro_batch // 2
+            chunks = math.ceil(cfg.batch_size / state.micro_batch)
+            say(f"⚠️  CUDA out of memory: batch size halved to {state.micro_batch}, accumulation steps "
+                f"{cfg.grad_accum_steps * chunks} (effective batch kept at {engine.global_batch})")
+
+
+class _Clock:
+    """Wall time since the loop started, and the training crops per second (evaluation excluded)."""
+
+    def __init__(self):
+        self.start, self.train_seconds, self.crops = time.perf_counter(), 0.0, 0
+
+    def trained(self, seconds: float, crops: int) -> None:
+        self.train_seconds += seconds
+        self.crops += crops
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def crops_per_second(self) -> float:
+        return self.crops / max(self.train_seconds, 1e-9)
+
+
+def _result(state: TrainState, cfg: TrainConfig, engine: _Engine, clock: _Clock, checkpoint_path,
+            first_epoch: int) -> TrainResult:
+    h = state.history
+    return TrainResult(history=h, best_epoch=state.best_epoch, best_val_loss=state.kept("val_loss"),
+                       best_val_acc=state.kept("val_acc"), final_train_acc=h["train_acc"][-1],
+                       final_val_acc=h["val_acc"][-1], epochs_trained=len(h["epoch"]),
+                       stopped_early=state.out_of_patience(cfg.early_stopping_patience),
+                       training_time=clock.elapsed(), segments_per_second=clock.crops_per_second(),
+                       device=str(engine.device), precision=precision_name(engine.amp_dtype),
+                       effective_batch=engine.global_batch,
                        checkpoint_path=None if checkpoint_path is None else str(checkpoint_path),
-                       kept_val_acc=kept_acc, kept_val_loss=kept_loss, resumed_after_epoch=first_epoch - 1,
-                       world_size=world.world_size)
+                       max_val_acc=max(h["val_acc"]), min_val_loss=min(h["val_loss"]),
+                       resumed_after_epoch=first_epoch - 1, world_size=engine.world.world_size)
 
 
-#: how much lower a validation score must be to count as better, for the LR schedule and the
-#: best checkpoint / early stopping alike (one rule, so the two counters in the log agree)
-_IMPROVEMENT = 1e-6
+# -- the seed-style log lines (one ``say`` per line; see muzo_lib.log)
 
-# settings a resumed run may change without changing what it computes
-_RESUME_FREE = ("epochs", "early_stopping_patience", "num_workers", "device", "progress", "verbose", "eval_batch_size")
+def _log_setup(say, engine: _Engine, cfg: TrainConfig, classes, n_train: int, n_valid: int) -> None:
+    world, accum = engine.world, cfg.grad_accum_steps
+    say(f"🚀 Using device: {engine.device} ({precision_name(engine.amp_dtype)}"
+        f"{', channels_last' if engine.channels_last else ''})"
+        + (f", {world.world_size} processes (DDP, {world.backend})" if world.active else ""))
+    if engine.device.type == "cuda":
+        say(f"🎮 GPU: {torch.cuda.get_device_name(engine.device)}")
+    say(f"🎵 Classes: {list(classes)}")
+    say(f"📊 {n_train} training tracks x {cfg.crops_per_track} random {cfg.segment_seconds:g} s crops "
+        f"= {len(engine.dataset)} per epoch; {n_valid} validation tracks")
+    say(f"💾 Batch size: {cfg.batch_size} x {accum} accumulation steps"
+        + (f" x {world.world_size} processes" if world.world_size > 1 else "") + f" = effective batch {engine.global_batch}")
+
+
+def _log_resume(say, saved: dict, path, cfg: TrainConfig) -> None:
+    changed = sorted(k for k, v in _plain_config(cfg).items()
+                     if k not in _RESUME_FREE and saved["train_config"].get(k) != v)
+    say(f"⏩ Resuming after epoch {saved['epoch']} from {path}"
+        + (f" (settings changed since: {', '.join(changed)})" if changed else ""))
+
+
+def _log_epoch(say, state: TrainState, cfg: TrainConfig, device: torch.device, lr_before: float,
+               lr_after: float) -> None:
+    h = state.history
+    say(f"Epoch {state.epoch}/{cfg.epochs} completed in {_fmt(h['epoch_time'][-1])}")
+    say(f"  Train Loss: {h['train_loss'][-1]:.4f}, Train Acc: {h['train_acc'][-1]:.2f}% (crops)")
+    say(f"  Val Loss: {h['val_loss'][-1]:.4f}, Val Acc: {h['val_acc'][-1]:.2f}% (tracks), "
+        f"{h['val_segment_acc'][-1]:.2f}% (segments)")
+    if device.type == "cuda":
+        say(f"  🎮 GPU memory: {torch.cuda.max_memory_allocated(device) / 1e9:.2f} GB peak")
+    if lr_after < lr_before:
+        say(f"  📉 Learning rate reduced: {lr_before:.2e} -> {lr_after:.2e}")
+
+
+def _log_judgement(say, state: TrainState, cfg: TrainConfig, improved: bool, saved: bool) -> None:
+    if not improved:
+        say(f"  ⏳ Patience: {state.bad_epochs}/{cfg.early_stopping_patience}")
+        return
+    where = "💾 New best model saved" if saved else "⭐ New best model, kept in memory"
+    say(f"  {where} ({cfg.monitor}: {state.history[cfg.monitor][-1]:.4f})")
+
+
+def _log_summary(say, result: TrainResult, cfg: TrainConfig) -> None:
+    h, top = result.history, int(np.argmax(result.history["val_acc"]))
+    say(f"✅ Training completed in {_fmt(result.training_time)} ({result.segments_per_second:.0f} training crops/s)")
+    say(f"📈 Kept checkpoint: epoch {result.best_epoch}, validation accuracy {result.best_val_acc:.2f}% "
+        f"(loss {result.best_val_loss:.4f}, chosen by {cfg.monitor})"
+        + ("" if result.max_val_acc <= result.best_val_acc else
+           f"; the best accuracy of any epoch was {result.max_val_acc:.2f}% (epoch {int(h['epoch'][top])})"))
 
 
 def _resume_file(resume, checkpoint_path) -> Path | None:
@@ -689,15 +806,16 @@ def _seed_epoch(generator: torch.Generator, seed: int, epoch: int, rank: int) ->
     torch.manual_seed(int(drop))
 
 
-def _stop_non_finite(model, best_state, what, value, epoch, best_epoch, checkpoint_path, step=None):
+def _stop_non_finite(model, state: TrainState, what, value, epoch, checkpoint_path, step=None):
     """Put the kept weights back in ``model`` and raise :class:`NonFiniteLossError` (one line)."""
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    if state.best_state_dict is not None:
+        model.load_state_dict(state.best_state_dict)
     where = f"epoch {epoch}" + (f", step {step}" if step else "")
-    if best_epoch and checkpoint_path is not None:
-        kept = f"kept the best checkpoint (epoch {best_epoch}) at {checkpoint_path} and the last good epoch next to it"
-    elif best_epoch:
-        kept = f"the model holds the best epoch ({best_epoch})"
+    if state.best_epoch and checkpoint_path is not None:
+        kept = (f"kept the best checkpoint (epoch {state.best_epoch}) at {checkpoint_path} and the last good epoch "
+                "next to it")
+    elif state.best_epoch:
+        kept = f"the model holds the best epoch ({state.best_epoch})"
     else:
         kept = "no epoch finished with a finite loss, so no checkpoint was written"
     raise NonFiniteLossError(f"training stopped: the {what} became {value} at {where}; {kept}. "

@@ -54,10 +54,30 @@ def test_readme_training_examples_return_the_seed_results(trained):
     for results, architecture in zip(trained, ("cnn", "hybrid")):
         assert results["architecture"] == architecture
         assert results["final_val_acc"] == results["val_accuracies"][-1]
-        assert results["best_val_acc"] == max(results["val_accuracies"]) >= results["final_val_acc"]
+        assert results["best_val_acc"] == results["val_accuracies"][results["best_epoch"] - 1]
+        assert results["max_val_acc"] == max(results["val_accuracies"]) >= results["best_val_acc"]
         assert results["num_epochs_trained"] == len(results["history"]["val_acc"]) == 2
         assert results["model_path"].endswith(f"my-{architecture}-v1.0.pth")
         assert results["classes"] == ["electronic", "jazz", "rock"] and results["training_time"] > 0
+
+
+def test_the_seed_results_headline_the_kept_models_accuracy(dataset, tmp_path, monkeypatch):
+    """Validation loss picks epoch 3 while accuracy peaked at epoch 2: ``best_val_acc`` is the
+    kept model's (30), not the peak (40), which ``max_val_acc`` reports."""
+    from muzo_lib import training
+
+    scores, real_evaluate = iter([(1.0, 20.0), (0.9, 40.0), (0.8, 30.0)]), training.evaluate
+
+    def scripted(*args, **kwargs):
+        loss, acc = next(scores)
+        return {**real_evaluate(*args, **kwargs), "loss": loss, "accuracy": acc}
+
+    monkeypatch.setattr(training, "evaluate", scripted)     # fit's validation only; the final scoring is real
+    audio_files, labels = dataset
+    results = train_cnn_music_model(audio_files=audio_files, labels=labels, model_name="kept", num_epochs=3,
+                                    output_dir=tmp_path, verbose=False, crops_per_track=1)
+    assert results["best_epoch"] == 3 and results["val_accuracies"] == [20.0, 40.0, 30.0]
+    assert results["best_val_acc"] == 30.0 and results["max_val_acc"] == 40.0
 
 
 def test_readme_prediction_examples(trained, dataset, capsys):

@@ -1,4 +1,5 @@
 """The course's models: one place for the training defaults, cross-validation, reuse."""
+import importlib.util
 from dataclasses import replace
 
 import numpy as np
@@ -46,6 +47,8 @@ def test_a_later_notebook_reuses_the_course_network_only_when_every_setting_matc
     cfg = course_train_config(epochs=1, segment_seconds=1.0, progress=False, verbose=False)
     assert reuse_course_network(run, "cnn", mel, cfg) is None                 # nothing trained yet
     trained = train_on_run(run, "cnn", "cnn", mel, cfg)
+    if importlib.util.find_spec("tensorboard"):                              # the run folder's event files
+        assert list((run.run_dir / "tensorboard" / "cnn").glob("events.out.tfevents.*"))
     reused = reuse_course_network(run, "cnn", mel, cfg)
     assert reused["checkpoint_path"] == trained["checkpoint_path"] and "result" not in reused
     np.testing.assert_allclose(reused["test"]["track_probs"], trained["test"]["track_probs"], atol=1e-4)

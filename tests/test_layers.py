@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "muzo_lib"
 
 #: lowest first; a module may import modules of its own layer or lower ones
 LAYERS = [
-    ["paths", "progress", "timing", "prediction_result", "numpy_frontend", "skops_files", "lazy"],
+    ["paths", "progress", "timing", "prediction_result", "numpy_frontend", "skops_files", "lazy", "log", "tensorboard_log"],
     ["audio"],
     ["datasets"],
     ["splits", "evaluation", "hierarchy"],
@@ -23,7 +23,7 @@ LAYERS = [
     ["forest"],
     ["forest_experiments"],
     ["models", "augment", "distributed", "devices"],
-    ["checkpoints"],
+    ["checkpoints", "train_state"],
     ["training"],
     ["pretrained"],
     ["prediction", "streaming", "export"],

@@ -1,13 +1,22 @@
 """Checkpoints written during training, resuming a killed run, and stopping on a
-non-finite loss (issue 10, items 2 and 6)."""
+non-finite loss (issue 10, items 2 and 6); the loop's state saved whole (issue 19)."""
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 from test_training import CLASSES, MEL, SMALL, quick, toy_tracks
 
 from muzo_lib import training
-from muzo_lib.checkpoints import CheckpointError, last_checkpoint_path, load_checkpoint, load_training_state
+from muzo_lib.checkpoints import (
+    CheckpointError,
+    last_checkpoint_path,
+    load_checkpoint,
+    load_training_state,
+    save_checkpoint,
+)
 from muzo_lib.models import CNNConfig, SpectrogramCNN
+from muzo_lib.train_state import TrainState
 from muzo_lib.training import NonFiniteLossError, TrackSet, TrainConfig, fit, seed_everything
 
 
@@ -154,7 +163,8 @@ def test_the_summary_reports_the_kept_checkpoints_own_score(capsys, monkeypatch)
     train, valid = _data()
     result = fit(_model(), train, valid, CLASSES, MEL, quick(epochs=3, verbose=True))
     out = capsys.readouterr().out
-    assert result.best_epoch == 3 and result.kept_val_acc == 30.0 and result.best_val_acc == 40.0
+    assert result.best_epoch == 3 and result.best_val_acc == 30.0 and result.max_val_acc == 40.0
+    assert result.best_val_loss == result.min_val_loss == 0.8 and result.kept_val_acc == 30.0
     assert "Kept checkpoint: epoch 3, validation accuracy 30.00%" in out
     assert "best accuracy of any epoch was 40.00% (epoch 2)" in out
 
@@ -164,3 +174,68 @@ def test_train_config_round_trips_through_the_resume_state(tmp_path):
     fit(_model(), train, valid, CLASSES, MEL, quick(epochs=1), checkpoint_path=tmp_path / "m.pt")
     stored = load_training_state(tmp_path / "m.last.pt")["train_config"]
     assert TrainConfig(**stored) == quick(epochs=1)
+
+
+# ---------------------------------------------------------------- the loop's state, saved whole
+
+def _state_after_two_epochs():
+    model = _model()
+    state = TrainState()
+    for epoch, (loss, acc) in enumerate([(1.0, 40.0), (1.2, 50.0)], 1):
+        state.record(epoch=epoch, train_loss=1.5, train_acc=30.0, val_loss=loss, val_acc=acc, val_segment_acc=acc,
+                     val_macro_f1=acc, lr=1e-3, epoch_time=0.5)
+        state.judge(loss, model)
+        with torch.no_grad():
+            next(model.parameters()).add_(1.0)                           # the last weights differ from the kept
+    state.micro_batch = 4
+    return model, state
+
+
+def test_the_train_state_round_trips_through_the_last_checkpoint_whole(tmp_path):
+    model, state = _state_after_two_epochs()
+    assert state.best_epoch == 1 and state.bad_epochs == 1
+    assert set(state.to_resume()) == {f.name for f in dataclasses.fields(TrainState)}   # every field is saved
+    save_checkpoint(tmp_path / "m.last.pt", model, MEL, CLASSES, 1.0, resume=state.to_resume())
+    back = TrainState.from_resume(load_training_state(tmp_path / "m.last.pt"))
+    assert {f.name: getattr(back, f.name) for f in dataclasses.fields(TrainState) if f.name != "best_state_dict"} == \
+        {f.name: getattr(state, f.name) for f in dataclasses.fields(TrainState) if f.name != "best_state_dict"}
+    assert back.best_state_dict.keys() == state.best_state_dict.keys()
+    assert all(torch.equal(back.best_state_dict[k], v) for k, v in state.best_state_dict.items())
+    assert not torch.equal(next(iter(back.best_state_dict.values())), next(iter(model.state_dict().values())))
+
+
+def test_a_resume_file_written_before_a_field_existed_still_resumes(tmp_path):
+    train, valid = _data()
+    path = tmp_path / "cnn.pt"
+    fit(_model(), train, valid, CLASSES, MEL, quick(epochs=2), checkpoint_path=path)
+    payload = torch.load(last_checkpoint_path(path), weights_only=True)
+    del payload["resume"]["micro_batch"]                               # what the code before TrainState wrote
+    torch.save(payload, last_checkpoint_path(path))
+    assert TrainState.from_resume(load_training_state(last_checkpoint_path(path))).micro_batch is None
+    more = fit(_model(), train, valid, CLASSES, MEL, quick(epochs=3), checkpoint_path=path, resume=True)
+    assert more.resumed_after_epoch == 2 and more.history["epoch"] == [1.0, 2.0, 3.0]
+
+
+class _CountingOOM(torch.nn.Module):
+    """Fails like CUDA's allocator for batches above ``limit``, counting the failures in training."""
+
+    def __init__(self, inner, limit):
+        super().__init__()
+        self.inner, self.limit, self.config, self.failures = inner, limit, inner.config, 0
+
+    def forward(self, x):
+        if x.shape[0] > self.limit:
+            self.failures += self.training
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return self.inner(x)
+
+
+def test_a_resumed_run_keeps_the_micro_batch_that_out_of_memory_settled_on(tmp_path):
+    train, valid = _data()
+    path = tmp_path / "cnn.pt"
+    first = _CountingOOM(_model(), limit=3)
+    fit(first, train, valid, CLASSES, MEL, quick(epochs=1, batch_size=8), checkpoint_path=path)
+    assert first.failures == 2 and load_training_state(last_checkpoint_path(path))["micro_batch"] == 2
+    again = _CountingOOM(_model(), limit=3)
+    result = fit(again, train, valid, CLASSES, MEL, quick(epochs=2, batch_size=8), checkpoint_path=path, resume=True)
+    assert again.failures == 0 and result.effective_batch == 8
