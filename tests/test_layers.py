@@ -10,10 +10,11 @@ PACKAGE = Path(__file__).resolve().parent.parent / "muzo_lib"
 
 #: lowest first; a module may import modules of its own layer or lower ones
 LAYERS = [
-    ["paths", "progress", "timing", "prediction_result", "numpy_frontend", "skops_files", "lazy"],
+    ["paths", "progress", "timing", "prediction_result", "numpy_frontend", "skops_files", "lazy", "model_kinds"],
     ["audio"],
     ["datasets"],
     ["splits", "evaluation", "hierarchy"],
+    ["predictor"],
     ["onnx_predictor"],
     ["synth"],
     ["spectrogram"],
