@@ -38,6 +38,13 @@ from .training import TrainConfig
 
 _log = get_logger(__name__)
 
+#: The seed document's own training values, which its API keeps (50 epochs, seed 42). The
+#: library's defaults are :class:`~muzo_lib.training.TrainConfig`'s (30 epochs, seed 0); the
+#: course's are :data:`muzo_lib.course_models.COURSE_TRAINING`. Used by :class:`CNNMusicClassifier`
+#: and :func:`train_cnn_music_model` alike.
+SEED_TRAINING = {"num_epochs": 50, "learning_rate": 0.001, "validation_split": 0.2, "batch_size": 32,
+                 "early_stopping_patience": 10, "random_state": 42}
+
 
 class CNNMusicClassifier:
     """A spectrogram network (``"cnn"`` or ``"hybrid"``) with its preprocessing and classes.
@@ -64,7 +71,8 @@ class CNNMusicClassifier:
 
     def __init__(self, model_name: str = "cnn-music-v1.0", architecture: str = "cnn", sample_rate: int = 22050,
                  duration: float | None = 30.0, n_mels: int = 128, device: str | None = None,
-                 segment_seconds: float = 3.0, batch_size: int = 32, random_state: int = 42,
+                 segment_seconds: float = 3.0, batch_size: int = SEED_TRAINING["batch_size"],
+                 random_state: int = SEED_TRAINING["random_state"],
                  output_dir: str | os.PathLike = "models", model_options: dict | None = None, verbose: bool = True):
         if architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {sorted(ARCHITECTURES)}, got {architecture!r}")
@@ -104,8 +112,10 @@ class CNNMusicClassifier:
 
     # ---------------------------------------------------------------- training
 
-    def train(self, audio_files, labels, num_epochs: int = 50, learning_rate: float = 0.001,
-              validation_split: float = 0.2, early_stopping_patience: int = 10, save_best_model: bool = True,
+    def train(self, audio_files, labels, num_epochs: int = SEED_TRAINING["num_epochs"],
+              learning_rate: float = SEED_TRAINING["learning_rate"],
+              validation_split: float = SEED_TRAINING["validation_split"],
+              early_stopping_patience: int = SEED_TRAINING["early_stopping_patience"], save_best_model: bool = True,
               **train_options) -> dict:
         """Split off a validation part (grouped by artist where known, stratified by genre),
         train with the library's one training loop, keep the best epoch.
@@ -297,11 +307,16 @@ class CNNMusicClassifier:
 
 
 def train_cnn_music_model(audio_files, labels, output_dir: str | os.PathLike = "models",
-                          model_name: str = "cnn-music-v1.0", architecture: str = "cnn", num_epochs: int = 50,
-                          learning_rate: float = 0.001, validation_split: float = 0.2, batch_size: int = 32,
-                          early_stopping_patience: int = 10, device: str | None = None, sample_rate: int = 22050,
+                          model_name: str = "cnn-music-v1.0", architecture: str = "cnn",
+                          num_epochs: int = SEED_TRAINING["num_epochs"],
+                          learning_rate: float = SEED_TRAINING["learning_rate"],
+                          validation_split: float = SEED_TRAINING["validation_split"],
+                          batch_size: int = SEED_TRAINING["batch_size"],
+                          early_stopping_patience: int = SEED_TRAINING["early_stopping_patience"],
+                          device: str | None = None, sample_rate: int = 22050,
                           duration: float | None = 30.0, n_mels: int = 128, segment_seconds: float = 3.0,
-                          random_state: int = 42, model_options: dict | None = None, verbose: bool = True,
+                          random_state: int = SEED_TRAINING["random_state"], model_options: dict | None = None,
+                          verbose: bool = True,
                           **train_options) -> dict:
     """Train a ``"cnn"`` or ``"hybrid"`` network on audio files and save it as
     ``<output_dir>/<model_name>.pth``; the seed's one-call entry point.

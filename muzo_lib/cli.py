@@ -5,6 +5,8 @@ import argparse
 import os
 import sys
 
+from .model_kinds import model_kind, trainable_kinds
+
 #: Shortest --segment-seconds: a CNN's four poolings need 16 frames (0.37 s at 22050 Hz / hop 512).
 MIN_SEGMENT_SECONDS = 0.5
 
@@ -61,12 +63,12 @@ def main(argv: list[str] | None = None) -> int:
                "          muzo train --data-dir my_music --architecture rf --cv 5      (cross-validation only)",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("--data-dir", required=True, metavar="DIR", help="dataset folder: one sub-folder per genre")
-    train.add_argument("--architecture", required=True, choices=("cnn", "hybrid", "rf", "musicnn"),
-                       help="cnn (spectrogram CNN), hybrid (CNN + BiLSTM + attention), rf (Random Forest on "
-                            "hand-made features) or musicnn (logistic regression on embeddings of the pretrained "
-                            "musicnn network: the best choice for small datasets)")
+    kinds = trainable_kinds()                        # muzo_lib.model_kinds: every kind that trains
+    train.add_argument("--architecture", required=True, choices=[k.name for k in kinds],
+                       help=", ".join(f"{k.name} ({k.description})" for k in kinds))
     train.add_argument("--output", metavar="PATH",
-                       help="model file to write (.pt for cnn/hybrid, .skops for rf); required unless --cv is given")
+                       help="model file to write (" + ", ".join(f"{k.suffixes[0]} for {k.name}" for k in kinds)
+                       + "); required unless --cv is given")
     train.add_argument("--cv", type=_positive_int, default=None, metavar="K",
                        help="first cross-validate: K grouped folds, every track predicted once by a model that never "
                             "saw it; prints per-fold and pooled accuracy with a 95%% interval (the protocol for small "
@@ -78,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--levels", choices=("auto", "genre", "both"), default="auto",
                        help="networks and forests: 'both' trains a genre head and a subgenre head (needs DIR/<genre>/"
                             "<subgenre>/<file>), 'genre' the genre only; 'auto' (default): both when the data has subgenres")
-    train.add_argument("--trees", type=_positive_int, default=None, help="trees of the Random Forest (default: 200)")
+    train.add_argument("--trees", type=_positive_int, default=None,
+                       help="trees of the Random Forest (default: the course's, COURSE_FOREST in muzo_lib.course_models)")
     train.add_argument("--seed", type=int, default=0, help="seed of the split, weights and training (default: 0)")
     train.add_argument("--device", type=_device, default=None, help="networks: cpu or cuda (default: cuda when present)")
     train.add_argument("--run-dir", default=None, metavar="DIR",
@@ -210,12 +213,12 @@ def _train(args) -> int:
     if args.cv is not None and args.cv < 2:
         raise ValueError(f"--cv needs at least 2 folds, got {args.cv}")
     output = Path(args.output).expanduser().resolve() if args.output else None  # relative to where it runs
-    skops = args.architecture in ("rf", "musicnn")
-    expected = ".skops" if skops else ".pt"
-    if output is not None and output.suffix not in ((".skops",) if skops else (".pt", ".pth")):
-        raise ValueError(f"--output for --architecture {args.architecture} should end in {expected}, got {output.name}")
-    if args.architecture in ("rf", "musicnn") and (args.resume or args.nproc > 1 or launched_by_torchrun()):
-        raise ValueError(f"--resume, --nproc and torchrun are for networks trained here (cnn, hybrid); {args.architecture} "
+    kind = model_kind(args.architecture)
+    if output is not None and output.suffix not in kind.suffixes:
+        raise ValueError(f"--output for --architecture {kind.name} should end in {kind.suffixes[0]}, got {output.name}")
+    if not kind.network and (args.resume or args.nproc > 1 or launched_by_torchrun()):
+        networks = ", ".join(k.name for k in trainable_kinds() if k.network)
+        raise ValueError(f"--resume, --nproc and torchrun are for networks trained here ({networks}); {kind.name} "
                          "trains in one go")
     if args.resume and (output is None or not last_checkpoint_path(output).is_file()):
         raise FileNotFoundError("nothing to resume: " + (f"{last_checkpoint_path(output)} does not exist" if output
@@ -280,7 +283,7 @@ def _train_here(args, output, data_dir, world) -> int:
     if empty:
         raise ValueError(f"{len(run.tracks)} usable tracks in {len(run.classes)} genres are too few for a train/valid/test "
                          f"split (no {' or '.join(empty)} tracks); each genre needs at least 3 tracks")
-    levels = _levels(args, run, say) if args.architecture != "musicnn" else "genre"  # embeddings: genre head only
+    levels = _levels(args, run, say) if model_kind(args.architecture).subgenres else "genre"  # e.g. musicnn: genre only
     overrides = {"progress": not args.quiet, "verbose": not args.quiet, "device": args.device}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs

@@ -4,14 +4,18 @@
   ``-p learning_rate ...`` given to ``muzo course`` reaches every notebook that trains;
 - :func:`train_on_run`: train a network on a run's cached log-mels, score it, save it
   (notebooks 03-04, ``muzo train``, the seed API);
-- :func:`train_member`, :func:`ensure_course_model`: any model kind (CNN, hybrid,
-  Random Forest) at its course place in the run, trained only when missing;
+- :func:`train_member`, :func:`ensure_course_model`, :func:`cross_validate`: any model kind of
+  :mod:`muzo_lib.model_kinds` (CNN, hybrid, Random Forest, musicnn...) at its course place in
+  the run, trained only when missing; each kind's own functions (:func:`train_network`,
+  :func:`train_forest`, :func:`train_embedding_classifier`; :func:`network_folds`,
+  :func:`forest_folds`, :func:`embedding_folds`) are reached through the registry;
 - :func:`member_probabilities`, :func:`network_summary`: what the ensemble and the
   summary read back from a run.
 """
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 
@@ -22,6 +26,7 @@ from .augment import AugmentConfig
 from .checkpoints import save_checkpoint
 from .ensemble import align_probabilities
 from .evaluation import classification_metrics, metric_intervals
+from .model_kinds import model_kind, trainable_kinds
 from .models import ARCHITECTURES, build_model, config_to_dict, count_parameters
 from .runs import save_metrics
 from .spectrogram import MelConfig
@@ -56,6 +61,10 @@ COURSE_AUGMENT = {"freq_masks": 0, "time_masks": 0, "gain_db": 0.0, "mixup_alpha
 #: gain of +-6 dB per crop.
 ABLATION_AUGMENT = {"freq_masks": 1, "freq_mask_bands": 6, "time_masks": 1, "time_mask_frames": 20, "gain_db": 6.0,
                     "mixup_alpha": 0.0}
+#: The course's Random Forest (notebooks 02, 05, 07, 08, ``muzo train --architecture rf``):
+#: 200 trees, where :class:`~muzo_lib.forest.MusicGenreClassifier`'s own default is
+#: :data:`~muzo_lib.forest.FOREST_TREES` (300). Anything not listed is the estimator's default.
+COURSE_FOREST = {"n_estimators": 200}
 
 
 def course_mel_config(n_mels: int | None = None, **overrides) -> MelConfig:
@@ -96,17 +105,38 @@ def course_train_config(**overrides) -> TrainConfig:
     return TrainConfig(**{**train, "augment": AugmentConfig(**augment)})
 
 
-#: Where the course notebooks leave each model, relative to the run folder
-#: (02: the Random Forest, 03: the CNN, 04: the hybrid; see :func:`train_on_run`).
-COURSE_MODELS = {"cnn": "models/cnn.pt", "hybrid": "models/hybrid.pt", "rf": "rf_model.skops",
-                 "musicnn": "models/musicnn.skops"}
+class _CourseFiles(Mapping):
+    """``{kind: file relative to the run folder}``, read from the registry each time (so a kind
+    registered later is in it too)."""
+
+    def __getitem__(self, name: str) -> str:
+        if name not in self._names():
+            raise KeyError(name)
+        return model_kind(name).course_file
+
+    def __iter__(self):
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    @staticmethod
+    def _names() -> list[str]:
+        return [k.name for k in trainable_kinds() if k.course_file]
+
+
+#: Where the course notebooks leave each model, relative to the run folder (02: the Random
+#: Forest, 03: the CNN, 04: the hybrid, 05: musicnn): each kind's
+#: :attr:`~muzo_lib.model_kinds.ModelKind.course_file`.
+COURSE_MODELS = _CourseFiles()
 
 
 def course_model_path(run, architecture: str) -> Path:
     """The file where the course keeps ``architecture``'s model for this run."""
-    if architecture not in COURSE_MODELS:
-        raise ValueError(f"unknown architecture {architecture!r}; choose from {sorted(COURSE_MODELS)}")
-    return Path(run.run_dir) / COURSE_MODELS[architecture]
+    kind = model_kind(architecture)
+    if not kind.course_file:
+        raise ValueError(f"the course keeps no {architecture} model")
+    return Path(run.run_dir) / kind.course_file
 
 
 
@@ -141,15 +171,16 @@ def train_member(run, architecture: str, path: str | os.PathLike | None = None, 
 
     Args:
         run: a :class:`muzo_lib.runs.RunData`.
-        architecture: ``"cnn"``, ``"hybrid"`` (networks, trained by :func:`train_on_run`) or
-            ``"rf"`` (a Random Forest on the run's cached hand-made features, as notebook 02).
+        architecture: a kind of :mod:`muzo_lib.model_kinds`: ``"cnn"``, ``"hybrid"`` (networks,
+            trained by :func:`train_on_run`), ``"rf"`` (a Random Forest on the run's cached
+            hand-made features, as notebook 02), ``"musicnn"``, or a registered one.
         path: the model file to write (atomically); ``None``: the course's place in the
             run (:data:`COURSE_MODELS`; networks also write ``metrics/<architecture>.json``).
         seed: seeds weights, crops and forest; default: the run's split seed.
         train_config: a :class:`muzo_lib.training.TrainConfig` (default: :func:`course_train_config`).
         mel_config: the log-mel settings (library defaults if ``None``).
         model_options: overrides of the network's config fields (e.g. ``{"rnn_hidden": 64}``).
-        rf_params: :class:`MusicGenreClassifier` settings (``n_estimators=200`` by default).
+        rf_params: :class:`MusicGenreClassifier` settings on top of :data:`COURSE_FOREST`.
         resume: networks: continue a killed training from the last checkpoint kept next to
             ``path`` (``cnn.pt`` -> ``cnn.last.pt``), see :func:`muzo_lib.training.fit`.
         levels: ``"genre"`` or ``"both"`` (genre and subgenre, see :func:`train_on_run`; the
@@ -160,15 +191,18 @@ def train_member(run, architecture: str, path: str | os.PathLike | None = None, 
         forest), ``training_time`` (s), ``valid`` and ``test`` (:func:`classification_metrics`
         at track level, percent); networks also ``seconds_per_epoch`` and ``history``.
     """
+    kind = model_kind(architecture)
     if seed is None:
         seed = int(_run_seed(run))
-    if architecture == "rf":
-        target = Path(path).expanduser() if path is not None else course_model_path(run, "rf")
-        return _train_forest(run, target, seed, rf_params or {}, progress, levels)
-    if architecture == "musicnn":
-        return _train_embedding_classifier(run, path, seed, progress)
-    if architecture not in ("cnn", "hybrid"):
-        raise ValueError(f"unknown architecture {architecture!r}; choose cnn, hybrid, rf or musicnn")
+    return kind.function("train")(run, path, seed, architecture=kind.name, train_config=train_config,
+                                  mel_config=mel_config, model_options=model_options, rf_params=rf_params,
+                                  progress=progress, resume=resume, levels=levels)
+
+
+def train_network(run, path, seed: int, architecture: str = "cnn", train_config=None, mel_config=None,
+                  model_options: dict | None = None, progress: bool = True, resume: bool | str = False,
+                  levels: str = "genre", **_) -> dict:
+    """The ``cnn`` and ``hybrid`` kinds' training (:func:`train_member`'s arguments): :func:`train_on_run`."""
     cfg = train_config or course_train_config()
     cfg = type(cfg)(**{**cfg.to_dict(), "progress": progress})
     mel = mel_config or MelConfig()
@@ -379,16 +413,20 @@ def two_level_report(objective, scored: dict, seed: int = 0) -> dict:
     return out
 
 
-def _train_forest(run, path: Path, seed: int, params: dict, progress: bool, levels: str = "genre") -> dict:
+def train_forest(run, path, seed: int, architecture: str = "rf", rf_params: dict | None = None,
+                 progress: bool = True, levels: str = "genre", **_) -> dict:
+    """The ``rf`` kind's training (:func:`train_member`'s arguments): :data:`COURSE_FOREST` and
+    ``rf_params`` on the run's cached descriptors; written to ``path`` or the course's place."""
     import time
 
     from .features import AudioFeatureExtractor, feature_columns, run_features
     from .forest import MusicGenreClassifier
     from .hierarchy import leaf_levels
 
+    path = Path(path).expanduser() if path is not None else course_model_path(run, architecture)
     table, _ = run_features(run, AudioFeatureExtractor(), progress=progress)
     features = feature_columns(table)
-    params = {"n_estimators": 200, "random_state": seed, **params}
+    params = {**COURSE_FOREST, "random_state": seed, **(rf_params or {})}
     start = time.perf_counter()
     train = table[table.split == "train"]
     tree, leaves = _forest_labels(run, table, levels)
@@ -413,18 +451,20 @@ def _train_forest(run, path: Path, seed: int, params: dict, progress: bool, leve
                 scores["levels"] = two_level_report(TwoLevelLoss(tree), {"track_probs": probs, "encoded_labels": labels},
                                                     seed)
                 scores["levels"]["decoder"] = "marginal"
-    return {"architecture": "rf", "path": str(path), "parameters": int(params["n_estimators"]),
+    return {"architecture": architecture, "path": str(path), "parameters": int(params["n_estimators"]),
             "training_time": seconds, **scores}
 
 
-def _train_embedding_classifier(run, path, seed: int, progress: bool) -> dict:
-    """A logistic regression on musicnn embeddings (:mod:`muzo_lib.pretrained`), saved at ``path``
-    or, when ``path`` is ``None``, at the course's place in the run with its metrics (as networks)."""
+def train_embedding_classifier(run, path, seed: int, architecture: str = "musicnn", progress: bool = True,
+                               **_) -> dict:
+    """The ``musicnn`` kind's training: a logistic regression on musicnn embeddings
+    (:mod:`muzo_lib.pretrained`), saved at ``path`` or, when ``path`` is ``None``, at the
+    course's place in the run with its metrics (as networks)."""
     from .pretrained.classifier import train_embedding_model
 
-    out = train_embedding_model(run, "musicnn", seed=seed, progress=progress, save=path is None)
+    out = train_embedding_model(run, architecture, seed=seed, progress=progress, save=path is None)
     target = out["model_path"] if path is None else out["model"].save_model(Path(path).expanduser())
-    return {"architecture": "musicnn", "path": str(target), "parameters": None, "valid": out["valid"],
+    return {"architecture": architecture, "path": str(target), "parameters": None, "valid": out["valid"],
             "test": out["test"]}
 
 
@@ -459,42 +499,17 @@ def member_probabilities(run, members: dict, split: str, progress: bool = False)
 
     Args:
         run: a :class:`muzo_lib.runs.RunData`.
-        members: ``{name: GenrePredictor}`` (from :func:`muzo_lib.prediction.load_model`).
+        members: ``{name: Predictor}`` (from :func:`muzo_lib.prediction.load_model`).
         split: ``"train"``, ``"valid"`` or ``"test"``.
 
-    Networks read the run's cached log-mels (made with their own :class:`MelConfig`);
-    Random Forests read the run's cached features. Rows follow ``run.subset(split)``.
+    Each member reads the run through its own :meth:`~muzo_lib.predictor.Predictor.run_probabilities`
+    (networks: the run's cached log-mels made with their own :class:`MelConfig`; Random Forests:
+    the cached features; musicnn: the cached embeddings). Rows follow ``run.subset(split)``.
     """
-    from .features import run_features
-    from .prediction import ForestPredictor, NetworkPredictor
-    from .pretrained.classifier import EmbeddingPredictor
-    from .pretrained.classifier import run_features as run_embeddings
-
     part = run.subset(split)
     out = {}
     for name, member in members.items():
-        if isinstance(member, NetworkPredictor):
-            logmels = run.logmels(member.mel_config, progress=progress)
-            missing = [t for t in part.track_id if t not in logmels]
-            if missing:
-                raise ValueError(f"{len(missing)} {split} tracks have no log-mel (undecodable): {missing[:3]}")
-            probs = member.predict_logmels([logmels[t] for t in part.track_id])
-        elif isinstance(member, ForestPredictor):
-            table, errors = run_features(run, member.extractor, progress=progress)
-            missing = [t for t in part.track_id if t not in table.index]
-            if missing:
-                raise ValueError(f"{len(missing)} {split} tracks have no features: {missing[:3]}")
-            probs = member.model.predict_proba(table.loc[part.track_id, list(member.model.feature_names_in_)])
-            if member.tree is not None:  # genre/subgenre classes: summed per genre
-                from .hierarchy import leaf_levels
-
-                probs = leaf_levels(probs, [str(c) for c in member.model.classes_], member.tree)[0]
-        elif isinstance(member, EmbeddingPredictor):  # musicnn embeddings, cached per track in the run
-            X = run_embeddings(run, member.model.embedding_config, member.model.layer, progress)
-            row = {t: i for i, t in enumerate(run.tracks.track_id)}
-            probs = member.model.predict_proba(X[[row[t] for t in part.track_id]])
-        else:
-            raise TypeError(f"member {name!r}: expected a GenrePredictor, got {type(member).__name__}")
+        probs = member.run_probabilities(run, list(part.track_id), progress=progress)
         out[name] = align_probabilities(probs, member.classes, run.classes)
     return out
 
@@ -547,8 +562,9 @@ def cross_validate(run, architecture: str, k: int = 5, seed: int = 0, group_by: 
 
     Args:
         run: a :class:`~muzo_lib.runs.RunData` (its own train/valid/test split is ignored).
-        architecture: ``"cnn"``, ``"hybrid"``, ``"rf"`` or ``"musicnn"`` (the embedding
-            classifier's defaults; the embeddings are computed once, the classifier per fold).
+        architecture: a kind of :mod:`muzo_lib.model_kinds` (``"cnn"``, ``"hybrid"``, ``"rf"``,
+            ``"musicnn"``: the embedding classifier's defaults, the embeddings computed once and
+            the classifier per fold), trained per fold by the kind's ``cross_validate`` function.
         k: folds; group_by: see :func:`muzo_lib.splits.grouped_folds`.
         train_config, mel_config, model_options, rf_params: as :func:`train_member`.
         log: called with one line per fold (e.g. ``print``); ``None``: silent.
@@ -569,8 +585,7 @@ def cross_validate(run, architecture: str, k: int = 5, seed: int = 0, group_by: 
 
     from .splits import grouped_folds
 
-    if architecture not in ("cnn", "hybrid", "rf", "musicnn"):
-        raise ValueError(f"unknown architecture {architecture!r}; choose cnn, hybrid, rf or musicnn")
+    kind = model_kind(architecture)
     if folds is None:
         table, info = grouped_folds(run.tracks, k=k, seed=seed, group_by=group_by)
         fold_of, protocol = dict(zip(table.track_id, table.fold)), info.note
@@ -579,27 +594,15 @@ def cross_validate(run, architecture: str, k: int = 5, seed: int = 0, group_by: 
         k, protocol = len(set(fold_of.values())), f"{len(set(fold_of.values()))}-fold cross-validation on given folds"
     mel = mel_config or MelConfig()
     cfg = train_config or course_train_config()
-    if architecture in ("cnn", "hybrid") and logmels is None:
-        logmels = run.logmels(mel, progress=progress)
-    if architecture == "musicnn":  # the frozen network's embeddings, once; a classifier per fold
-        from .pretrained.classifier import run_features
-        embeddings = run_features(run, progress=progress)
+    train_fold = kind.function("cross_validate")(run, seed, architecture=kind.name, train_config=cfg, mel_config=mel,
+                                                 model_options=model_options, rf_params=rf_params,
+                                                 progress=progress, logmels=logmels, extractor=extractor)
     rows, per_fold = [], []
     in_fold = run.tracks.track_id.map(fold_of).to_numpy()
     genre = run.tracks.set_index("track_id").genre
     for fold in range(k):
         split = np.where(in_fold == fold, "test", "train").astype(object)
-        if architecture in ("cnn", "hybrid"):
-            split[_validation_part(run.tracks, in_fold != fold, seed + fold)] = "valid"
-        fold_run = replace(run, tracks=run.tracks.assign(split=split))
-        if architecture == "rf":
-            names, probs = _forest_fold(fold_run, seed, rf_params or {}, progress, extractor)
-        elif architecture == "musicnn":
-            names, probs = _embedding_fold(fold_run, embeddings, seed)
-        else:
-            out = train_on_run(fold_run, f"{architecture}_fold{fold}", architecture, mel, cfg,
-                               model_options=model_options, logmels=logmels, seed=seed, save=False)
-            names, probs = out["test"]["names"], out["test"]["track_probs"]
+        names, probs = train_fold(replace(run, tracks=run.tracks.assign(split=split)), fold)
         predicted = [run.classes[i] for i in np.asarray(probs).argmax(axis=1)]
         right = float(np.mean([genre[t] == p for t, p in zip(names, predicted)]))
         per_fold.append({"fold": fold, "n": len(names), "accuracy": 100 * right})
@@ -617,6 +620,40 @@ def cross_validate(run, architecture: str, k: int = 5, seed: int = 0, group_by: 
             "accuracy_ci": ci["accuracy"], "macro_f1_ci": ci["macro_f1"], "n": len(predictions),
             "per_fold": per_fold, "predictions": predictions, "confusion": scores["confusion"],
             "protocol": protocol}
+
+
+def network_folds(run, seed: int, architecture: str = "cnn", train_config=None, mel_config=None,
+                  model_options: dict | None = None, progress: bool = True, logmels: dict | None = None, **_):
+    """The ``cnn`` and ``hybrid`` kinds' cross-validation: the run's log-mels once, then per
+    fold a network trained on the fold's train tracks less a genre-stratified 15%
+    (:func:`_validation_part`) that chooses its epoch."""
+    from dataclasses import replace
+
+    mel = mel_config or MelConfig()
+    cfg = train_config or course_train_config()
+    logmels = logmels if logmels is not None else run.logmels(mel, progress=progress)
+
+    def train_fold(fold_run, fold: int):
+        split = fold_run.tracks.split.to_numpy().copy()
+        split[_validation_part(fold_run.tracks, split != "test", seed + fold)] = "valid"
+        out = train_on_run(replace(fold_run, tracks=fold_run.tracks.assign(split=split)), f"{architecture}_fold{fold}",
+                           architecture, mel, cfg, model_options=model_options, logmels=logmels, seed=seed, save=False)
+        return out["test"]["names"], out["test"]["track_probs"]
+
+    return train_fold
+
+
+def forest_folds(run, seed: int, rf_params: dict | None = None, progress: bool = True, extractor=None, **_):
+    """The ``rf`` kind's cross-validation: per fold a forest on all of the fold's train tracks."""
+    return lambda fold_run, fold: _forest_fold(fold_run, seed, rf_params or {}, progress, extractor)
+
+
+def embedding_folds(run, seed: int, progress: bool = True, **_):
+    """The ``musicnn`` kind's cross-validation: the frozen network's embeddings once, a classifier per fold."""
+    from .pretrained.classifier import run_features
+
+    embeddings = run_features(run, progress=progress)
+    return lambda fold_run, fold: _embedding_fold(fold_run, embeddings, seed)
 
 
 def _embedding_fold(run, embeddings: np.ndarray, seed: int) -> tuple[list[str], np.ndarray]:
@@ -657,8 +694,7 @@ def _forest_fold(run, seed: int, params: dict, progress: bool, extractor=None) -
     table, _ = run_features(run, extractor or AudioFeatureExtractor(), progress=progress)
     features = feature_columns(table)
     train, test = table[table.split == "train"], table[table.split == "test"]
-    model = MusicGenreClassifier(**{"n_estimators": 200, "random_state": seed, **params}).fit(train[features],
-                                                                                              train.genre)
+    model = MusicGenreClassifier(**{**COURSE_FOREST, "random_state": seed, **params}).fit(train[features], train.genre)
     probs = align_probabilities(model.predict_proba(test[features]), model.classes_, run.classes)
     return list(test.index), probs
 

@@ -56,9 +56,9 @@ from torch import nn
 
 from .checkpoints import CheckpointError, load_checkpoint
 from .hierarchy import DEFAULT_DECODER, ClassTree, TwoLevelLoss
+from .model_kinds import kind_of_file
 from .models import config_to_dict
 from .paths import atomic_write
-from .prediction import _is_skops
 
 FORMAT = "muzo-onnx"
 VERSION = 2    # 2: two-level networks and musicnn embedding classifiers (1: genre-only networks)
@@ -104,15 +104,10 @@ def export_onnx(model_path: str | os.PathLike, output: str | os.PathLike, opset:
     """
     import onnx
 
-    from .pretrained.classifier import is_embedding_model
-
-    if is_embedding_model(model_path):
-        proto, metadata = _embedding_graph(model_path, opset)
-    elif _is_skops(Path(model_path)):
-        raise CheckpointError(f"{Path(model_path).name}: a scikit-learn model that is not a musicnn embedding "
-                              "classifier (a Random Forest has no ONNX export)")
-    else:
-        proto, metadata = _network_graph(model_path, opset)
+    kind = kind_of_file(model_path)  # the exporter is the file's kind's (muzo_lib.model_kinds)
+    if kind.export is None:
+        raise CheckpointError(f"{Path(model_path).name}: {kind.name} models ({kind.description}) have no ONNX export")
+    proto, metadata = kind.function("export")(model_path, opset)
     onnx.helper.set_model_props(proto, {"muzo_format": FORMAT, "muzo_version": str(VERSION), **metadata,
                                         "source": Path(model_path).name})
     output = Path(output)
@@ -121,7 +116,7 @@ def export_onnx(model_path: str | os.PathLike, output: str | os.PathLike, opset:
     return output
 
 
-def _network_graph(model_path, opset: int) -> tuple:
+def network_graph(model_path, opset: int) -> tuple:
     """A CNN or hybrid checkpoint, genre-only or two-level: ``(ModelProto, metadata)``."""
     checkpoint = load_checkpoint(model_path)
     mel = checkpoint.mel_config
@@ -163,7 +158,7 @@ class _EmbeddingGraph(nn.Module):
         return torch.softmax(logits, dim=-1).float()
 
 
-def _embedding_graph(model_path, opset: int) -> tuple:
+def embedding_graph(model_path, opset: int) -> tuple:
     """A musicnn embedding classifier (``.skops``): ``(ModelProto, metadata)``."""
     from .pretrained.classifier import EmbeddingClassifier
     from .pretrained.embeddings import LAYERS, MUSICNN_MEL

@@ -25,9 +25,12 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import RandomForestClassifier
 
-from .skops_files import load_skops, save_skops
+from .skops_files import holds_format, load_skops, save_skops
 
 #: Marks a file as a Muzo Random Forest model (checked on load).
+#: The library's forest size (:class:`MusicGenreClassifier`'s default; the course trains
+#: ``muzo_lib.course_models.COURSE_FOREST``'s 200).
+FOREST_TREES = 300
 MODEL_FORMAT = "muzo-random-forest"
 MODEL_FORMAT_VERSION = 1
 #: Types a model file may contain besides the defaults skops trusts.
@@ -67,7 +70,7 @@ class MusicGenreClassifier(ClassifierMixin, BaseEstimator):
         forest_: the fitted :class:`~sklearn.ensemble.RandomForestClassifier`.
     """
 
-    def __init__(self, n_estimators: int = 300, max_depth: int | None = None, min_samples_leaf: int = 1,
+    def __init__(self, n_estimators: int = FOREST_TREES, max_depth: int | None = None, min_samples_leaf: int = 1,
                  max_features="sqrt", class_weight=None, random_state: int | None = 0, n_jobs: int = -1):
         self.n_estimators = n_estimators
         self.max_depth = max_depth
@@ -161,6 +164,11 @@ class MusicGenreClassifier(ClassifierMixin, BaseEstimator):
                 another program's skops file, or types outside :data:`TRUSTED_TYPES`).
         """
         return load_skops(path, cls, TRUSTED_TYPES, MODEL_FORMAT, MODEL_FORMAT_VERSION, ModelFormatError, "Random Forest model")
+
+
+def is_forest_model(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a skops file holding a Muzo Random Forest (read without loading it)."""
+    return holds_format(path, MODEL_FORMAT)
 
 
 def library_versions() -> dict[str, str]:

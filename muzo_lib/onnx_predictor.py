@@ -8,9 +8,9 @@ deployment install is ``pip install onnxruntime numpy soundfile soxr`` plus Muzo
 itself without its dependencies (see the README). This module imports no muzo_lib module
 that imports torch or scikit-learn (a test checks ``sys.modules`` in a fresh process).
 
-:class:`OnnxPredictor` has the interface of :class:`muzo_lib.prediction.GenrePredictor`
+:class:`OnnxPredictor` is a :class:`muzo_lib.predictor.Predictor` like every loaded model
 (``kind``, ``classes``, ``tree``, ``sample_rate``, ``path``, ``predict_waveforms``, ``prepare``,
-``predict_prepared``, ``predict_prepared_levels``), so :func:`muzo_lib.prediction.predict_files`,
+``predict_prepared``, ``predict_prepared_levels``, ``run_probabilities``...), so :func:`muzo_lib.prediction.predict_files`,
 :func:`muzo_lib.prediction.genre_over_time` and
 :class:`muzo_lib.streaming.StreamingClassifier` take it like any other model, and
 :func:`muzo_lib.prediction.load_model` returns one for ``.onnx`` files.
@@ -29,6 +29,7 @@ import numpy as np
 
 from .hierarchy import ClassTree, genre_probabilities
 from .numpy_frontend import NumpyLogMel, track_segments, whole_patches
+from .predictor import PredictorBase
 
 FORMAT = "muzo-onnx"
 SUPPORTED_VERSIONS = (1, 2)
@@ -55,7 +56,7 @@ def looks_like_onnx(path: str | os.PathLike) -> bool:
     return len(head) == 2 and head[0] == 0x08 and 3 <= head[1] <= 20
 
 
-class OnnxPredictor:
+class OnnxPredictor(PredictorBase):
     """An exported model (:func:`muzo_lib.export.export_onnx`) run by onnxruntime.
 
     Each waveform becomes a numpy log-mel with the exported :class:`MelConfig` settings and
@@ -136,7 +137,7 @@ class OnnxPredictor:
 
         self.session = self._session(ort, threads)
 
-    # -- the GenrePredictor interface
+    # -- the Predictor interface
 
     def logmel(self, waveform: np.ndarray) -> np.ndarray:
         """Log-mel ``(n_mels, frames)`` of one mono waveform at :attr:`sample_rate` (dB, or
@@ -211,12 +212,6 @@ class OnnxPredictor:
         :attr:`sample_rate` (any lengths; each is scored whole)."""
         return self.predict_logmels([self.logmel(y) for y in waveforms])
 
-    @property
-    def name(self) -> str:
-        return self.path.stem
-
-    def __repr__(self) -> str:
-        return f"OnnxPredictor({self.kind}, {len(self.classes)} classes, {self.path})"
 
 
 def load_onnx_model(path: str | os.PathLike, **kwargs) -> OnnxPredictor:
@@ -230,3 +225,8 @@ def load_onnx_model(path: str | os.PathLike, **kwargs) -> OnnxPredictor:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model file")
     return OnnxPredictor(path, **kwargs)
+
+
+def load_onnx_predictor(path: Path, device=None) -> OnnxPredictor:
+    """The ``onnx`` kind's loader (:mod:`muzo_lib.model_kinds`): onnxruntime runs on the CPU, ``device`` is unused."""
+    return OnnxPredictor(path)

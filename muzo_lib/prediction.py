@@ -1,10 +1,11 @@
 """Predict genres of new audio with any saved Muzo model, one file, a folder or a long recording.
 
 :func:`load_model` opens a model file of any kind (a CNN or hybrid network checkpoint
-``.pt``, a Random Forest ``.skops`` file, an exported ``.onnx`` network) and returns a
-:class:`GenrePredictor` with one interface: ``classes`` and
-``predict_waveforms(list of waveforms) -> (n, n_classes)``. Importing this module does not
-import torch (networks import it when loaded), so the ``.onnx`` path stays torch-free.
+``.pt``, a Random Forest ``.skops`` file, an exported ``.onnx`` network...: the kinds of
+:mod:`muzo_lib.model_kinds`) and returns a :class:`~muzo_lib.predictor.Predictor` with one
+interface: ``classes`` and ``predict_waveforms(list of waveforms) -> (n, n_classes)``.
+Importing this module does not import torch (networks import it when loaded), so the
+``.onnx`` path stays torch-free.
 On top of it:
 
 - :func:`predict_files`: many files, decoded in threads, the segments of several files
@@ -15,7 +16,7 @@ On top of it:
 Example:
     >>> model = load_model("runs/course/models/cnn.pt")
     >>> results = predict_files(model, expand_inputs(["song.wav", "my_music/"]), top_k=3)
-    >>> results[0]["genre"], results[0]["confidence"]
+    >>> results[0].genre, results[0].confidence
 """
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ if TYPE_CHECKING:  # pandas is imported where a table is made: the .onnx JSON pa
     import pandas as pd
 
 from .audio import AUDIO_EXTENSIONS, AudioDecodeError, load_audio, signal_problem
+from .model_kinds import kind_of_file
 from .prediction_result import Prediction
+from .predictor import Predictor, PredictorBase
 from .progress import progress_bar
 
 
@@ -40,53 +43,9 @@ class ModelLoadError(ValueError):
 
 # ---------------------------------------------------------------- predictors
 
-class GenrePredictor:
-    """What every loaded model offers. Subclasses fill in :meth:`predict_waveforms`.
-
-    Attributes:
-        kind: ``"cnn"``, ``"hybrid"`` or ``"rf"``.
-        classes: genre names, the column order of every probability array.
-        sample_rate: rate the model expects, Hz (files are resampled to it on decoding).
-        path: the model file it came from (``None`` if built in memory).
-        duration: seconds read from the start of each file (``None``: all of it); a network
-            trained on a fixed duration (the seed API's ``duration``) records it in its file.
-        max_seconds: longest excerpt scored per file, its centred part (``None``: no limit).
-        tree: a two-level model's :class:`~muzo_lib.hierarchy.ClassTree` (``None``: genre only).
-    """
-    kind = "model"
-    classes: list[str]
-    tree = None
-    sample_rate: int = 22050
-    path: Path | None = None
-    #: seconds read from the start of each file (``None``: all of it)
-    duration: float | None = None
-    #: longest excerpt scored per file, seconds (its centred part; see :func:`predict_files`)
-    max_seconds: float | None = None
-
-    def predict_waveforms(self, waveforms: list[np.ndarray]) -> np.ndarray:
-        """Class probabilities ``(len(waveforms), n_classes)`` of mono float32 waveforms
-        at :attr:`sample_rate` (any lengths; each is scored whole)."""
-        raise NotImplementedError
-
-    def prepare(self, waveform: np.ndarray):
-        """Per-file work that may run in a worker thread (default: none)."""
-        return waveform
-
-    def predict_prepared(self, items: list) -> np.ndarray:
-        """Probabilities of items made by :meth:`prepare`."""
-        return self.predict_waveforms(items)
-
-    def predict_prepared_levels(self, items: list) -> tuple[np.ndarray, np.ndarray | None]:
-        """``(genre probabilities (n, G), subgenre probabilities (n, S) or None)`` of prepared
-        items; ``None`` for a genre-only model."""
-        return self.predict_prepared(items), None
-
-    @property
-    def name(self) -> str:
-        return self.path.stem if self.path is not None else self.kind
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.kind}, {len(self.classes)} classes, {self.path})"
+class GenrePredictor(PredictorBase):
+    """The base of the predictors loaded here (:class:`~muzo_lib.predictor.PredictorBase`
+    under its historical name); the interface is :class:`~muzo_lib.predictor.Predictor`."""
 
 
 class NetworkPredictor(GenrePredictor):
@@ -180,6 +139,21 @@ class NetworkPredictor(GenrePredictor):
     def predict_waveforms(self, waveforms: list[np.ndarray]) -> np.ndarray:
         return self.predict_logmels([self.logmel(y) for y in waveforms])
 
+    def predict_windows(self, waveform: np.ndarray, starts: list[int], window_seconds: float,
+                        batch_windows: int = 16) -> np.ndarray:
+        """One log-mel for the whole recording, sliced per window (frames of centred STFTs)."""
+        logmel = self.logmel(waveform)
+        hop, width = self.mel_config.hop_length, self.mel_config.frames(window_seconds)
+        return self.predict_logmels([logmel[:, s // hop:s // hop + width] for s in starts])
+
+    def run_probabilities(self, run, track_ids: list[str], progress: bool = False) -> np.ndarray:
+        """From the run's cached log-mels made with this network's :class:`MelConfig`."""
+        logmels = run.logmels(self.mel_config, progress=progress)
+        missing = [t for t in track_ids if t not in logmels]
+        if missing:
+            raise ValueError(f"{len(missing)} tracks have no log-mel (undecodable): {missing[:3]}")
+        return self.predict_logmels([logmels[t] for t in track_ids])
+
     def attention(self, logmel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Hybrid networks only: attention weights over time for each segment of ``logmel``.
 
@@ -251,71 +225,75 @@ class ForestPredictor(GenrePredictor):
             return probs, None
         return leaf_levels(probs, [str(c) for c in self.model.classes_], self.tree)
 
-    def predict_waveforms(self, waveforms: list[np.ndarray]) -> np.ndarray:
-        return self.predict_prepared([self.prepare(y) for y in waveforms])
+    def prepare_errors(self) -> tuple:
+        """Descriptor errors (imported here: features cost numba and torch, which the network
+        and .onnx paths do not need)."""
+        from .features import FeatureError
+
+        return (FeatureError,)
+
+    def run_probabilities(self, run, track_ids: list[str], progress: bool = False) -> np.ndarray:
+        """From the run's cached descriptors; a two-level forest's classes summed per genre."""
+        from .features import run_features
+        from .hierarchy import leaf_levels
+
+        table, _ = run_features(run, self.extractor, progress=progress)
+        missing = [t for t in track_ids if t not in table.index]
+        if missing:
+            raise ValueError(f"{len(missing)} tracks have no features: {missing[:3]}")
+        probs = self.model.predict_proba(table.loc[list(track_ids), list(self.model.feature_names_in_)])
+        if self.tree is None:
+            return probs
+        return leaf_levels(probs, [str(c) for c in self.model.classes_], self.tree)[0]
 
 
-def load_model(path: str | os.PathLike, device=None) -> GenrePredictor:
-    """Open a saved model of any kind as a :class:`GenrePredictor`.
+def load_model(path: str | os.PathLike, device=None) -> Predictor:
+    """Open a saved model of any kind as a :class:`~muzo_lib.predictor.Predictor`.
+
+    The kind is read from the file's content (:func:`muzo_lib.model_kinds.kind_of_file`; a
+    renamed file is still recognised), and that kind's loader opens it.
 
     Args:
         path: a network checkpoint (``.pt``/``.pth``, from training or ``muzo train``), a
-            Random Forest file (``.skops``) or an exported network (``.onnx``, run by
-            onnxruntime without importing torch); relative paths hang from the project root.
+            Random Forest or musicnn classifier file (``.skops``), an exported model
+            (``.onnx``, run by onnxruntime without importing torch), or a file of any other
+            registered kind; a relative path is taken from the current directory.
         device: for networks: ``None`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``.
 
     Raises:
         FileNotFoundError: no such file.
-        ModelLoadError: the file is neither kind of Muzo model (one line, saying why).
+        ModelLoadError: the file is no kind of Muzo model (one line, saying why).
     """
-    from .onnx_predictor import OnnxModelError, OnnxPredictor, looks_like_onnx
-
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model file")
-    if looks_like_onnx(path):  # before the imports below: this path never imports torch
-        try:
-            return OnnxPredictor(path)
-        except OnnxModelError as exc:
-            raise ModelLoadError(str(exc)) from None
-    skops = _is_skops(path)
+    kind = kind_of_file(path)
     try:  # each kind imports only what it needs: scikit-learn for forests, torch for networks
-        if skops:
-            from .forest import ModelFormatError, MusicGenreClassifier
-        else:
-            from .checkpoints import CheckpointError, load_checkpoint
+        return kind.function("load")(path, device)
     except ModuleNotFoundError as exc:  # a deployment with onnxruntime only
         raise ModelLoadError(f"{path.name}: this kind of model needs the {exc.name} package, which is not installed "
                              "(exported .onnx models run with onnxruntime alone)") from None
+    except ModelLoadError:
+        raise
+    except ValueError as exc:  # the kind's own format errors, one line
+        raise ModelLoadError(str(exc)) from None
 
-    if skops:
-        from .pretrained.classifier import EmbeddingPredictor, is_embedding_model
 
-        if is_embedding_model(path):  # a classifier on musicnn embeddings (muzo train --architecture musicnn)
-            return EmbeddingPredictor(path, device=device)
-        try:
-            return ForestPredictor(MusicGenreClassifier.load_model(path), path)
-        except ModelFormatError as exc:
-            raise ModelLoadError(str(exc)) from None
+def load_network(path: Path, device=None) -> NetworkPredictor:
+    """A CNN or hybrid checkpoint (the ``cnn`` and ``hybrid`` kinds' loader)."""
+    from .checkpoints import CheckpointError, load_checkpoint
+
     try:
         return NetworkPredictor(load_checkpoint(path), device=device, path=path)
     except CheckpointError as exc:
-        if path.suffix.lower() == ".skops":  # named like a forest, holds neither kind
-            raise ModelLoadError(f"{path}: not a Muzo Random Forest model (not a skops file), "
-                                 "nor a Muzo network checkpoint") from None
         raise ModelLoadError(f"{exc} (expected a Muzo network checkpoint .pt or a Random Forest .skops file)") from None
 
 
-def _is_skops(path: Path) -> bool:
-    """Sniffed from the content, never the name: a skops file is a zip with ``schema.json``
-    (a network checkpoint is a zip too, without it; a renamed file is still recognised)."""
-    import zipfile
+def load_forest(path: Path, device=None) -> ForestPredictor:
+    """A Random Forest file (the ``rf`` kind's loader; ``device`` is unused)."""
+    from .forest import MusicGenreClassifier
 
-    try:
-        with zipfile.ZipFile(path) as z:
-            return "schema.json" in z.namelist()
-    except (zipfile.BadZipFile, OSError):
-        return False
+    return ForestPredictor(MusicGenreClassifier.load_model(path), path)
 
 
 # ---------------------------------------------------------------- files and folders
@@ -343,7 +321,7 @@ def expand_inputs(inputs, recursive: bool = True) -> list[Path]:
     return files
 
 
-def predict_files(model: GenrePredictor, paths, top_k: int = 3, batch_files: int = 16,
+def predict_files(model: Predictor, paths, top_k: int = 3, batch_files: int = 16,
                   n_threads: int | None = None, duration: float | None = None,
                   progress: bool = True, max_seconds: float | None = -1.0) -> list[Prediction]:
     """Predict the genre of every file.
@@ -358,11 +336,11 @@ def predict_files(model: GenrePredictor, paths, top_k: int = 3, batch_files: int
         batch_files: files whose segments share forward passes.
         n_threads: decoding threads; default: the CPU count (at most 8).
         duration: seconds read from each file's start; ``None``: the model's own
-            (:attr:`GenrePredictor.duration`: the whole file unless the model was trained on
+            (:attr:`Predictor.duration`: the whole file unless the model was trained on
             a fixed duration).
         progress: draw a progress bar.
         max_seconds: longest excerpt scored per file (its centred part), seconds; the
-            default (-1) uses the model's own :attr:`GenrePredictor.max_seconds`; ``None``
+            default (-1) uses the model's own :attr:`Predictor.max_seconds`; ``None``
             scores whole files however long (memory grows with length).
 
     Returns:
@@ -386,7 +364,7 @@ def predict_files(model: GenrePredictor, paths, top_k: int = 3, batch_files: int
             warning = signal_problem(y, model.sample_rate)
             item = _NoSignal(warning) if warning else model.prepare(y)
             return item, len(y) / model.sample_rate, None
-        except (AudioDecodeError, OSError) + _prepare_errors(model) as exc:
+        except (AudioDecodeError, OSError) + model.prepare_errors() as exc:
             return None, None, f"{type(exc).__name__}: {exc}" if isinstance(exc, OSError) else str(exc)
 
     results: list[Prediction] = []
@@ -407,16 +385,6 @@ def predict_files(model: GenrePredictor, paths, top_k: int = 3, batch_files: int
     return results
 
 
-def _prepare_errors(model: GenrePredictor) -> tuple:
-    """A model's per-file errors beyond decoding (features only for the forest: importing
-    them costs numba and torch, which the network and .onnx paths do not need)."""
-    if isinstance(model, ForestPredictor):
-        from .features import FeatureError
-
-        return (FeatureError,)
-    return ()
-
-
 class _NoSignal:
     """Stands in for a prepared item when the audio carries no signal (not scored)."""
 
@@ -424,7 +392,7 @@ class _NoSignal:
         self.warning = warning
 
 
-def _score_batch(model: GenrePredictor, batch: list, top_k: int) -> list[Prediction]:
+def _score_batch(model: Predictor, batch: list, top_k: int) -> list[Prediction]:
     ok = [b for b in batch if b[3] is None and not isinstance(b[1], _NoSignal)]
     tree = getattr(model, "tree", None)  # predictors without a subgenre head may not have one
     if tree is None:
@@ -470,7 +438,7 @@ def results_table(results: list[Prediction], top_k: int = 3):
 
 # ---------------------------------------------------------------- long recordings
 
-def genre_over_time(model: GenrePredictor, audio, window_seconds: float = 10.0, hop_seconds: float = 5.0,
+def genre_over_time(model: Predictor, audio, window_seconds: float = 10.0, hop_seconds: float = 5.0,
                     sample_rate: int | None = None, batch_windows: int = 16) -> pd.DataFrame:
     """Follow a long recording with a sliding window.
 
@@ -500,16 +468,7 @@ def genre_over_time(model: GenrePredictor, audio, window_seconds: float = 10.0, 
     sr = model.sample_rate
     win, hop = int(round(window_seconds * sr)), int(round(hop_seconds * sr))
     starts = list(range(0, max(1, len(y) - win + 1), hop))
-    if isinstance(model, NetworkPredictor):
-        # one log-mel for the whole recording, sliced per window (frames of centred STFTs)
-        logmel = model.logmel(y)
-        hop_len = model.mel_config.hop_length
-        width = model.mel_config.frames(window_seconds)
-        probs = model.predict_logmels([logmel[:, s // hop_len:s // hop_len + width] for s in starts])
-    else:
-        windows = [y[s:s + win] for s in starts]
-        probs = np.concatenate([model.predict_waveforms(windows[i:i + batch_windows])
-                                for i in range(0, len(windows), batch_windows)])
+    probs = model.predict_windows(y, starts, window_seconds, batch_windows)
     import pandas as pd
 
     frame = pd.DataFrame(probs, columns=model.classes)

@@ -61,3 +61,41 @@ def load_skops(path: str | os.PathLike, cls: type, trusted: list[str], format_na
     model = payload["model"]
     model.saved_versions_ = payload.get("versions", {})
     return model
+
+
+def is_skops(path: str | os.PathLike) -> bool:
+    """Sniffed from the content, never the name: a skops file is a zip with ``schema.json``
+    (a network checkpoint is a zip too, without it; a renamed file is still recognised)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return "schema.json" in z.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def is_torch_zip(path: str | os.PathLike) -> bool:
+    """A zip archive that is not a skops file: what ``torch.save`` writes (read without torch)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return "schema.json" not in names and any(n.endswith("data.pkl") for n in names)
+
+
+def holds_format(path: str | os.PathLike, format_name: str) -> bool:
+    """True when ``path`` is a skops file whose payload's ``format`` is ``format_name`` (read
+    from its schema, without loading anything)."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            schema = json.loads(z.read("schema.json"))
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError):
+        return False
+    return format_name in json.dumps(schema.get("content", {}).get("format", {}))

@@ -13,16 +13,17 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from .forest import FOREST_TREES
 from .pretrained.classifier import track_scores
 
 
 def handmade_baseline(kind: str = "logreg", seed: int = 0):
     """A scikit-learn classifier for hand-made feature tables: ``"logreg"`` (standardise + logistic
-    regression, the same head as the embedding classifier) or ``"rf"`` (300 trees)."""
+    regression, the same head as the embedding classifier) or ``"rf"`` (:data:`~muzo_lib.forest.FOREST_TREES` trees)."""
     if kind == "logreg":
         return make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
     if kind == "rf":
-        return RandomForestClassifier(n_estimators=300, random_state=seed, n_jobs=-1)
+        return RandomForestClassifier(n_estimators=FOREST_TREES, random_state=seed, n_jobs=-1)
     raise ValueError(f"unknown baseline {kind!r}; choose 'logreg' or 'rf'")
 
 

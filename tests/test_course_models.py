@@ -23,6 +23,22 @@ def test_course_train_config_keeps_defaults_for_none_and_takes_overrides():
         course_train_config(epoch=3)
 
 
+def test_each_training_default_has_one_source_and_the_course_keeps_its_own_numbers():
+    import inspect
+
+    from muzo_lib.classifiers import SEED_TRAINING, CNNMusicClassifier, train_cnn_music_model
+    from muzo_lib.course_models import COURSE_FOREST
+    from muzo_lib.forest import FOREST_TREES, MusicGenreClassifier
+    from muzo_lib.training import TrainConfig
+
+    assert COURSE_FOREST == {"n_estimators": 200}                    # the course's forest, as before
+    assert MusicGenreClassifier().n_estimators == FOREST_TREES == 300   # the library's
+    assert (COURSE_TRAINING["epochs"], TrainConfig().epochs, SEED_TRAINING["num_epochs"]) == (30, 30, 50)
+    for function in (train_cnn_music_model, CNNMusicClassifier.train, CNNMusicClassifier.__init__):
+        parameters = inspect.signature(function).parameters
+        assert all(parameters[k].default == v for k, v in SEED_TRAINING.items() if k in parameters), function
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("architecture", ["rf", "cnn"])
 def test_cross_validation_predicts_every_track_once(tmp_path, architecture):

@@ -10,10 +10,12 @@ PACKAGE = Path(__file__).resolve().parent.parent / "muzo_lib"
 
 #: lowest first; a module may import modules of its own layer or lower ones
 LAYERS = [
-    ["paths", "progress", "timing", "prediction_result", "numpy_frontend", "skops_files", "lazy", "log", "tensorboard_log"],
+    ["paths", "progress", "timing", "prediction_result", "numpy_frontend", "skops_files", "lazy", "log", "tensorboard_log",
+     "model_kinds"],
     ["audio"],
     ["datasets"],
     ["splits", "evaluation", "hierarchy"],
+    ["predictor"],
     ["onnx_predictor"],
     ["synth"],
     ["spectrogram"],

@@ -7,9 +7,8 @@ on its per-track embeddings. An MLP head is the option for larger datasets.
 - :class:`EmbeddingClassifier`: a scikit-learn estimator on track embedding vectors; it also
   records which embeddings it expects (variant, layer, precision), so a saved file alone is
   enough to predict. Saved with ``skops`` (no pickle; only :data:`TRUSTED_TYPES` load).
-- :class:`EmbeddingPredictor`: the same interface as :class:`muzo_lib.prediction.GenrePredictor`
-  (``kind``, ``classes``, ``sample_rate``, ``path``, ``predict_waveforms``, ``prepare``,
-  ``predict_prepared``), so ``muzo predict`` and the prediction API can use it like any model.
+- :class:`EmbeddingPredictor`: a :class:`muzo_lib.predictor.Predictor` like every loaded model,
+  so ``muzo predict`` and the prediction API can use it like any model.
 - :func:`train_embedding_model`: train on a run's ``train`` split, score ``test``, save
   ``<run_dir>/models/<name>.skops`` and ``<run_dir>/metrics/<name>.json``.
 - :func:`cross_validate` / :func:`cross_validate_embeddings`: k-fold CV over all of a run's
@@ -30,7 +29,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..evaluation import classification_metrics, metric_intervals
-from ..skops_files import load_skops, save_skops
+from ..predictor import PredictorBase
+from ..skops_files import holds_format, load_skops, save_skops
 from .embeddings import LAYERS, SAMPLE_RATE, Embedder, EmbeddingConfig, run_embeddings, track_features
 from .musicnn import HOP_LENGTH, PATCH_FRAMES
 
@@ -180,21 +180,13 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
 
 def is_embedding_model(path: str | os.PathLike) -> bool:
     """True when ``path`` is a skops file holding a Muzo embedding classifier (read without loading it)."""
-    import json
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as z:
-            schema = json.loads(z.read("schema.json"))
-    except (zipfile.BadZipFile, OSError, KeyError, ValueError):
-        return False
-    return MODEL_FORMAT in json.dumps(schema.get("content", {}).get("format", {}))
+    return holds_format(path, MODEL_FORMAT)
 
 
-class EmbeddingPredictor:
+class EmbeddingPredictor(PredictorBase):
     """A saved :class:`EmbeddingClassifier` with its embedder: waveforms -> genre probabilities.
 
-    Same interface as :class:`muzo_lib.prediction.GenrePredictor`: each file is embedded
+    A :class:`muzo_lib.predictor.Predictor`: each file is embedded
     whole (its 3 s patches averaged, see :func:`embed`), then classified.
 
     Args:
@@ -233,16 +225,16 @@ class EmbeddingPredictor:
             return np.zeros((0, len(self.classes)))
         return self.model.predict_proba(np.stack(items))
 
-    def predict_waveforms(self, waveforms: list[np.ndarray]) -> np.ndarray:
-        """Class probabilities ``(len(waveforms), n_classes)`` of mono float32 waveforms at 16 kHz."""
-        return self.predict_prepared([self.prepare(y) for y in waveforms])
+    def run_probabilities(self, run, track_ids: list[str], progress: bool = False) -> np.ndarray:
+        """From the run's musicnn embeddings, cached per track."""
+        X = run_features(run, self.model.embedding_config, self.model.layer, progress)
+        row = {t: i for i, t in enumerate(run.tracks.track_id)}
+        return self.model.predict_proba(X[[row[t] for t in track_ids]])
 
-    @property
-    def name(self) -> str:
-        return self.path.stem if self.path is not None else self.kind
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.kind}, {len(self.classes)} classes, {self.path})"
+def load_embedding_predictor(path: Path, device: str | None = None) -> EmbeddingPredictor:
+    """The ``musicnn`` kind's loader (:mod:`muzo_lib.model_kinds`)."""
+    return EmbeddingPredictor(path, device=device)
 
 
 # ---------------------------------------------------------------- runs
