@@ -21,7 +21,7 @@ import pandas as pd
 from .augment import AugmentConfig
 from .checkpoints import save_checkpoint
 from .ensemble import align_probabilities
-from .evaluation import classification_metrics, metric_intervals
+from .evaluation import CVResult, classification_metrics, metric_intervals
 from .models import ARCHITECTURES, build_model, config_to_dict, count_parameters
 from .runs import save_metrics
 from .spectrogram import MelConfig
@@ -555,11 +555,8 @@ def cross_validate(run, architecture: str, k: int = 5, seed: int = 0, group_by: 
             defaults, extra descriptors included).
 
     Returns:
-        dict: ``accuracy``, ``macro_f1`` (pooled over every track, percent) with
-        ``accuracy_ci``/``macro_f1_ci`` (95% bootstrap over tracks), ``n``, ``per_fold``
-        (list of ``{"fold", "n", "accuracy"}``), ``predictions`` (one row per track:
-        ``track_id``, ``genre``, ``fold``, ``predicted``, and a probability column per class)
-        and ``protocol`` (how the folds were made).
+        a :class:`~muzo_lib.evaluation.CVResult` (``model`` is ``architecture``), rows fold by
+        fold, intervals bootstrapped with ``seed``.
     """
     from dataclasses import replace
 
@@ -580,7 +577,7 @@ def cross_validate(run, architecture: str, k: int = 5, seed: int = 0, group_by: 
     if architecture == "musicnn":  # the frozen network's embeddings, once; a classifier per fold
         from .pretrained.classifier import run_features
         embeddings = run_features(run, progress=progress)
-    rows, per_fold = [], []
+    track_ids, genres, fold_rows, prob_rows = [], [], [], []
     in_fold = run.tracks.track_id.map(fold_of).to_numpy()
     genre = run.tracks.set_index("track_id").genre
     for fold in range(k):
@@ -596,23 +593,17 @@ def cross_validate(run, architecture: str, k: int = 5, seed: int = 0, group_by: 
             out = train_on_run(fold_run, f"{architecture}_fold{fold}", architecture, mel, cfg,
                                model_options=model_options, logmels=logmels, seed=seed, save=False)
             names, probs = out["test"]["names"], out["test"]["track_probs"]
-        predicted = [run.classes[i] for i in np.asarray(probs).argmax(axis=1)]
-        right = float(np.mean([genre[t] == p for t, p in zip(names, predicted)]))
-        per_fold.append({"fold": fold, "n": len(names), "accuracy": 100 * right})
         if log:
+            predicted = np.asarray(probs).argmax(axis=1)
+            right = float(np.mean([genre[t] == run.classes[p] for t, p in zip(names, predicted)]))
             log(f"fold {fold + 1}/{k}: {len(names)} tracks, accuracy {100 * right:.1f}%")
-        for t, p, pr in zip(names, predicted, probs):
-            rows.append({"track_id": t, "genre": genre[t], "fold": fold, "predicted": p,
-                         **{c: float(v) for c, v in zip(run.classes, pr)}})
-    predictions = pd.DataFrame(rows)
-    index = {c: i for i, c in enumerate(run.classes)}
-    y_true, y_pred = predictions.genre.map(index).to_numpy(), predictions.predicted.map(index).to_numpy()
-    scores = classification_metrics(y_true, y_pred, run.classes)
-    ci = metric_intervals(y_true, y_pred, len(run.classes), seed=seed)
-    return {"architecture": architecture, "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],
-            "accuracy_ci": ci["accuracy"], "macro_f1_ci": ci["macro_f1"], "n": len(predictions),
-            "per_fold": per_fold, "predictions": predictions, "confusion": scores["confusion"],
-            "protocol": protocol}
+        track_ids += list(names)
+        genres += [genre[t] for t in names]
+        fold_rows += [fold] * len(names)
+        prob_rows += [[float(v) for v in row] for row in probs]
+    return CVResult.from_predictions(architecture, run.classes, track_ids, genres,
+                                     np.asarray(prob_rows).reshape(-1, len(run.classes)), fold_rows, seed=seed,
+                                     protocol=protocol)
 
 
 def _embedding_fold(run, embeddings: np.ndarray, seed: int) -> tuple[list[str], np.ndarray]:
@@ -659,23 +650,23 @@ def _forest_fold(run, seed: int, params: dict, progress: bool, extractor=None) -
     return list(test.index), probs
 
 
-def cv_record(cv: dict, notebook: str = "", settings: dict | None = None) -> dict:
-    """What a run keeps of a :func:`cross_validate` result (its JSON-ready part, for
-    :func:`muzo_lib.runs.save_cv_metrics` and the course summary): the pooled scores with
-    their intervals, ``n``, ``k``, the per-fold accuracies, the confusion matrix, the
-    protocol, and who made it (``notebook``, ``settings``)."""
-    keys = ("architecture", "accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci", "n", "per_fold", "confusion",
-            "protocol")
-    return {**{k: cv[k] for k in keys}, "k": len(cv["per_fold"]), "level": "track",
-            "evaluation": "cross-validation", "notebook": notebook, "settings": settings or {}}
+def cv_record(cv: CVResult, notebook: str = "", settings: dict | None = None) -> dict:
+    """What a run keeps of a :func:`cross_validate` result (for :func:`muzo_lib.runs.save_cv_metrics`
+    and the course summary): :meth:`CVResult.to_dict` without the per-track rows, its
+    ``model`` also under ``architecture`` (the key files saved before read), and who made it
+    (``notebook``, ``settings``)."""
+    return {**cv.to_dict(predictions=False), "architecture": cv.model, "notebook": notebook,
+            "settings": settings or {}}
 
 
-def cv_lines(cv: dict, label: str, split: tuple[float, int] | None = None) -> list[str]:
-    """Sentences that report a :func:`cross_validate` result (or its :func:`cv_record`): pooled
+def cv_lines(cv: CVResult | dict, label: str, split: tuple[float, int] | None = None) -> list[str]:
+    """Sentences that report a :func:`cross_validate` result (or its saved :func:`cv_record`): pooled
     accuracy and macro F1 with their 95% intervals on how many tracks, then the folds, and,
     given the test split's ``(accuracy, tracks)``, whether that accuracy lies in the interval."""
     from .evaluation import format_score
 
+    if isinstance(cv, CVResult):
+        cv = cv.to_dict(predictions=False)
     folds = ", ".join(f"{f['accuracy']:.0f}% ({f['n']})" for f in cv["per_fold"])
     lines = [f"{label}, {len(cv['per_fold'])}-fold cross-validation: accuracy % "
              f"{format_score(cv['accuracy'], cv['accuracy_ci'], cv['n'])}, macro F1 % "

@@ -31,11 +31,11 @@ def test_cross_validation_predicts_every_track_once(tmp_path, architecture):
                         train_config=course_train_config(epochs=1, segment_seconds=1.0, progress=False, verbose=False),
                         mel_config=MelConfig(n_mels=32), model_options=None if architecture == "rf" else
                         {"channels": (4, 8, 8, 8)}, progress=False, log=lines.append)
-    predictions = cv["predictions"]
-    assert sorted(predictions.track_id) == sorted(run.tracks.track_id) and cv["n"] == len(run.tracks) == 18
-    assert len(lines) == 3 and [f["fold"] for f in cv["per_fold"]] == [0, 1, 2]
-    assert cv["accuracy"] == pytest.approx(100 * np.mean(predictions.genre == predictions.predicted))
-    assert cv["accuracy_ci"][0] <= cv["accuracy"] <= cv["accuracy_ci"][1]
+    predictions = cv.predictions
+    assert sorted(predictions.track_id) == sorted(run.tracks.track_id) and cv.n == len(run.tracks) == 18
+    assert len(lines) == 3 and [f["fold"] for f in cv.per_fold] == [0, 1, 2] and cv.model == architecture
+    assert cv.accuracy == pytest.approx(100 * np.mean(predictions.genre == predictions.predicted))
+    assert cv.accuracy_ci[0] <= cv.accuracy <= cv.accuracy_ci[1]
     assert np.allclose(predictions[run.classes].sum(axis=1), 1, atol=1e-5)
 
 
