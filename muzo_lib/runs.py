@@ -10,6 +10,7 @@ split again, and :attr:`RunData.dataset_changes` says what changed.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from .spectrogram import MelConfig
 from .splits import SplitInfo, make_split
 
 DEFAULT_RUN_DIR = "runs/course"
+log = logging.getLogger("muzo")
 
 
 @dataclass
@@ -58,16 +60,34 @@ class RunData:
         """track_id -> cached log-mel ``(n_mels, frames)`` for every usable track.
 
         Tracks that fail to decode here (rare: the scan already decoded them) are dropped
-        from :attr:`tracks` and reported in the manifest, never silently lost.
+        and reported (:meth:`drop_tracks`), never silently lost.
         """
         cache = LogMelCache(self.cache_dir, config)
         arrays, errors = cache.build(self.tracks.path, n_jobs=n_jobs, progress=progress)
-        if errors:
-            bad = self.tracks.path.isin(errors)
-            self.manifest.loc[self.manifest.path.isin(errors), ["status", "reason"]] = \
-                [["skipped", errors[p]] for p in self.manifest.path[self.manifest.path.isin(errors)]]
-            self.tracks = self.tracks[~bad].reset_index(drop=True)
+        self.drop_tracks(errors, "log-mels")
         return {t: arrays[p] for t, p in zip(self.tracks.track_id, self.tracks.path)}
+
+    def drop_tracks(self, errors: dict[str, str], step: str) -> list[str]:
+        """Drop the tracks a later step could not use (``errors``: audio path -> one-line reason)
+        from :attr:`tracks`, mark them ``skipped`` with ``"<step>: <reason>"`` in :attr:`manifest`
+        (so :meth:`skipped` reports them), and log one warning line on the ``muzo`` logger.
+
+        Returns:
+            the dropped tracks' ids (``[]`` when ``errors`` names none of the run's tracks).
+        """
+        bad = self.tracks.path.isin(errors)
+        if not bad.any():
+            return []
+        dropped = list(self.tracks.track_id[bad])
+        reasons = [errors[p] for p in self.tracks.path[bad]]
+        in_manifest = self.manifest.path.isin(errors)
+        self.manifest.loc[in_manifest, ["status", "reason"]] = \
+            [["skipped", f"{step}: {errors[p]}"] for p in self.manifest.path[in_manifest]]
+        self.tracks = self.tracks[~bad].reset_index(drop=True)
+        shown = "; ".join(f"{t} ({r})" for t, r in zip(dropped[:3], reasons))
+        log.warning("%d track(s) dropped from the run in %s: %s%s", len(dropped), step, shown,
+                    "; ..." if len(dropped) > 3 else "")
+        return dropped
 
 
 def dataset_dir(data_dir: str | os.PathLike | None) -> Path:
