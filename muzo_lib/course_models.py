@@ -12,20 +12,21 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from .augment import AugmentConfig
 from .checkpoints import save_checkpoint
 from .ensemble import align_probabilities
 from .evaluation import CVResult, classification_metrics, metric_intervals
 from .models import ARCHITECTURES, build_model, config_to_dict, count_parameters
-from .runs import save_metrics
+from .runs import save_metrics, score_record
 from .spectrogram import MelConfig
-from .training import TrackSet, TrainConfig, evaluate, fit, seed_everything
+from .training import TrackSet, TrainConfig, TrainResult, evaluate, fit, seed_everything
 
 #: The course's log-mel input: 64 mel bands (22050 Hz, FFT 2048, hop 512, as the library's
 #: defaults otherwise). Half the seed's 128 bands halves every convolution's work: on 2 AVX2
@@ -175,22 +176,49 @@ def train_member(run, architecture: str, path: str | os.PathLike | None = None, 
     out = train_on_run(run, architecture if path is None else Path(path).stem, architecture, mel, cfg,
                        model_options=model_options, seed=seed, save=path is None, checkpoint_path=path,
                        resume=resume, levels=levels)
-    result = out["result"]
-    target = Path(out["checkpoint_path"])
-    return {"architecture": architecture, "path": str(target), "parameters": out["metrics"]["parameters"],
+    result = out.training
+    target = Path(out.checkpoint_path)
+    return {"architecture": architecture, "path": str(target), "parameters": out.record["parameters"],
             "seconds_per_epoch": float(np.mean(result.history["epoch_time"])),
             "training_time": result.training_time, "epochs_trained": result.epochs_trained,
-            "history": result.history, "valid": out["valid"]["metrics"] if out["valid"] else None,
-            "test": {**out["test"]["metrics"], "accuracy_ci": out["metrics"]["accuracy_ci"],
-                     "macro_f1_ci": out["metrics"]["macro_f1_ci"]} if out["test"] else None,
-            "levels": out["metrics"].get("levels")}
+            "history": result.history, "valid": out.valid["metrics"] if out.valid else None,
+            "test": {**out.test["metrics"], "accuracy_ci": out.record["accuracy_ci"],
+                     "macro_f1_ci": out.record["macro_f1_ci"]} if out.test else None,
+            "levels": out.record.get("levels")}
+
+
+@dataclass
+class TrainedNetwork:
+    """What :func:`train_on_run` (and :func:`reuse_course_network`) give back.
+
+    ``record`` is what ``metrics/<name>.json`` holds (:func:`muzo_lib.runs.score_record`: test
+    scores on top); ``valid`` and ``test`` are :func:`~muzo_lib.training.evaluate`'s dicts (their
+    own ``"metrics"`` are :func:`~muzo_lib.evaluation.classification_metrics`), ``None`` for an
+    empty split; ``training`` is ``None`` when nothing was trained (a reused network).
+    """
+    model: torch.nn.Module
+    record: dict
+    valid: dict | None
+    test: dict | None
+    tracks: dict                   # {split: TrackSet}
+    checkpoint_path: Path | None
+    metrics_path: Path | None
+    training: TrainResult | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-ready: the record, the files, and the training facts (no weights, no arrays)."""
+        return {"record": self.record, "checkpoint_path": self.checkpoint_path and str(self.checkpoint_path),
+                "metrics_path": self.metrics_path and str(self.metrics_path),
+                "training": self.training.to_dict() if self.training else None,
+                "tracks": {split: len(t) for split, t in self.tracks.items()}}
 
 
 def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: MelConfig | None = None,
                  train_config: TrainConfig | None = None, model_options: dict | None = None,
                  logmels: dict | None = None, seed: int = 0, save: bool = True,
                  checkpoint_path: str | os.PathLike | None = None, extra: dict | None = None,
-                 resume: bool | str = False, levels: str = "genre", subgenre_weight: float | None = None) -> dict:
+                 resume: bool | str = False, levels: str = "genre", subgenre_weight: float | None = None
+                 ) -> TrainedNetwork:
     """Train a network on a run's cached log-mels, test it, and save it into the run.
 
     Trains on the ``train`` split, picks the epoch on ``valid``, scores ``test`` at track
@@ -217,9 +245,7 @@ def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: 
         subgenre_weight: weight of the subgenre loss (default :data:`~muzo_lib.hierarchy.SUBGENRE_WEIGHT`).
 
     Returns:
-        dict with ``model``, ``result`` (:class:`~muzo_lib.training.TrainResult`), ``valid`` and
-        ``test`` (:func:`~muzo_lib.training.evaluate` dicts), ``tracks`` ({split: TrackSet}),
-        ``metrics`` (what the JSON holds), ``checkpoint_path``, ``metrics_path``.
+        a :class:`TrainedNetwork` (``training``: the :class:`~muzo_lib.training.TrainResult`).
     """
     mel = mel_config or MelConfig()
     cfg = train_config or course_train_config()
@@ -257,26 +283,26 @@ def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: 
                         extra={**extra, "history": result.history, "test_accuracy": test_accuracy})
     test_metrics = test["metrics"] if test else {"macro_f1": None, "per_class": None, "confusion": None}
     ci = metric_intervals(test["labels"], test["predictions"], len(run.classes), seed=seed) if test else None
-    metrics = {"model": name, "architecture": architecture, "accuracy": test_accuracy,
-               "macro_f1": test_metrics["macro_f1"], "segment_accuracy": test["segment_accuracy"] if test else None,
-               "accuracy_ci": ci and ci["accuracy"], "macro_f1_ci": ci and ci["macro_f1"],
-               "valid_accuracy": valid["accuracy"] if valid else None, "split": "test", "level": "track",
-               "n": len(tracks["test"]), "parameters": count_parameters(model),
-               "model_config": config_to_dict(model.config), "train_config": {**asdict(cfg), "device": str(cfg.device)},
-               "mel_config": mel.to_dict(), "classes": run.classes, "best_epoch": result.best_epoch,
-               "epochs_trained": result.epochs_trained, "training_time_s": result.training_time,
-               "train_crops_per_s": result.segments_per_second, "precision": result.precision,
-               "history": result.history, "test_per_class": test_metrics["per_class"],
-               "test_confusion": test_metrics["confusion"], "seed": seed}
+    scores = {"accuracy": test_accuracy, "macro_f1": test_metrics["macro_f1"], "accuracy_ci": ci and ci["accuracy"],
+              "macro_f1_ci": ci and ci["macro_f1"], "n": len(tracks["test"])}
+    record = score_record(
+        name, scores, architecture=architecture, segment_accuracy=test["segment_accuracy"] if test else None,
+        valid_accuracy=valid["accuracy"] if valid else None, parameters=count_parameters(model),
+        model_config=config_to_dict(model.config), train_config={**asdict(cfg), "device": str(cfg.device)},
+        mel_config=mel.to_dict(), classes=run.classes, best_epoch=result.best_epoch,
+        epochs_trained=result.epochs_trained, training_time_s=result.training_time,
+        train_crops_per_s=result.segments_per_second, precision=result.precision, history=result.history,
+        test_per_class=test_metrics["per_class"], test_confusion=test_metrics["confusion"], seed=seed)
     if objective is not None:
-        metrics["levels"] = two_level_report(objective, test, seed) if test else {"class_tree": objective.tree.to_dict()}
-    metrics_path = save_metrics(run.run_dir, name, metrics) if save else None
-    return {"model": model, "result": result, "valid": valid, "test": test, "tracks": tracks, "metrics": metrics,
-            "checkpoint_path": checkpoint, "metrics_path": metrics_path}
+        record["levels"] = two_level_report(objective, test, seed) if test else {"class_tree": objective.tree.to_dict()}
+    metrics_path = save_metrics(run.run_dir, name, record) if save else None
+    return TrainedNetwork(model=model, record=record, valid=valid, test=test, tracks=tracks,
+                          checkpoint_path=checkpoint, metrics_path=metrics_path, training=result)
 
 
 def reuse_course_network(run, architecture: str, mel_config: MelConfig | None = None,
-                         train_config: TrainConfig | None = None, seed: int = 0, logmels: dict | None = None) -> dict | None:
+                         train_config: TrainConfig | None = None, seed: int = 0, logmels: dict | None = None
+                         ) -> TrainedNetwork | None:
     """The run's genre-only course network (03's CNN, 04's hybrid), scored on the test split,
     when it was trained on this run with exactly these settings; ``None`` otherwise.
 
@@ -286,8 +312,8 @@ def reuse_course_network(run, architecture: str, mel_config: MelConfig | None = 
     recorded in ``metrics/<architecture>.json``; a missing or unreadable file is not reused.
 
     Returns:
-        :func:`train_on_run`'s dict without ``result`` (no training happened): ``model``,
-        ``test``, ``tracks``, ``metrics``, ``checkpoint_path``, ``metrics_path``.
+        a :class:`TrainedNetwork` with ``training`` and ``valid`` ``None`` (no training happened),
+        ``record`` read from the metrics file.
     """
     import json
 
@@ -317,8 +343,8 @@ def reuse_course_network(run, architecture: str, mel_config: MelConfig | None = 
     tracks = {s: TrackSet.from_run(run, logmels, s) for s in ("train", "valid", "test")}
     test = evaluate(model, tracks["test"], run.classes, mel.frames(cfg.segment_seconds), cfg.device,
                     cfg.eval_batch_size, cfg.mixed_precision)
-    return {"model": model, "test": test, "tracks": tracks, "metrics": metrics, "checkpoint_path": checkpoint,
-            "metrics_path": metrics_path}
+    return TrainedNetwork(model=model, record=metrics, valid=None, test=test, tracks=tracks,
+                          checkpoint_path=checkpoint, metrics_path=metrics_path)
 
 
 def _two_level(run, tracks: dict, logmels: dict, levels: str, subgenre_weight: float | None):
@@ -592,7 +618,7 @@ def cross_validate(run, architecture: str, k: int = 5, seed: int = 0, group_by: 
         else:
             out = train_on_run(fold_run, f"{architecture}_fold{fold}", architecture, mel, cfg,
                                model_options=model_options, logmels=logmels, seed=seed, save=False)
-            names, probs = out["test"]["names"], out["test"]["track_probs"]
+            names, probs = out.test["names"], out.test["track_probs"]
         if log:
             predicted = np.asarray(probs).argmax(axis=1)
             right = float(np.mean([genre[t] == run.classes[p] for t, p in zip(names, predicted)]))

@@ -203,11 +203,39 @@ def _run_data(run: Path, root: Path, manifest: pd.DataFrame, split: pd.DataFrame
                    split_info=info, classes=sorted(tracks.genre.unique()))
 
 
+#: The keys every ``metrics/<name>.json`` of a model starts with (:func:`score_record`): what the
+#: course summary, the notebooks and the tests read. Scores are percent, track level.
+SCORE_KEYS = ("model", "accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci", "n", "split", "level")
+
+
+def score_record(model: str, scores: dict | None, split: str = "test", level: str = "track", **details) -> dict:
+    """The one shape of a model's metrics JSON: :data:`SCORE_KEYS`, then ``details``.
+
+    Args:
+        model: the model's name (the file's stem, usually).
+        scores: ``accuracy``, ``macro_f1`` (percent), ``accuracy_ci``, ``macro_f1_ci`` (95% intervals)
+            and ``n`` (items scored), e.g. :func:`~muzo_lib.evaluation.classification_metrics`
+            with :func:`~muzo_lib.evaluation.metric_intervals`; ``None`` (nothing to score):
+            every score ``None`` and ``n`` 0. A missing key is ``None``.
+        split, level: what was scored (``"test"``, ``"track"``).
+        details: anything else the file keeps (settings, history, per-class scores); a detail
+            may not replace a score key.
+    """
+    clash = set(details) & set(SCORE_KEYS)
+    if clash:
+        raise ValueError(f"score_record: {sorted(clash)} are score keys, give them in `scores`")
+    scores = scores or {"n": 0}
+    ci = {k: (list(scores[k]) if scores.get(k) is not None else None) for k in ("accuracy_ci", "macro_f1_ci")}
+    return {"model": model, "accuracy": scores.get("accuracy"), "accuracy_ci": ci["accuracy_ci"],
+            "macro_f1": scores.get("macro_f1"), "macro_f1_ci": ci["macro_f1_ci"], "n": scores.get("n", 0),
+            "split": split, "level": level, **details}
+
+
 def save_metrics(run_dir: str | os.PathLike, name: str, metrics: dict) -> Path:
     """Write one model's scores to ``<run_dir>/metrics/<name>.json`` (atomically).
 
-    The course summary lists every file there; put ``accuracy`` and ``macro_f1`` (percent,
-    track level, test split) at the top level so they appear in the summary table.
+    The course summary lists every file there; make ``metrics`` with :func:`score_record`, so
+    ``accuracy`` and ``macro_f1`` (percent, track level, test split) are where it reads them.
     """
     return atomic_write_json(Path(run_dir) / "metrics" / f"{name}.json", metrics)
 

@@ -47,10 +47,10 @@ def test_a_later_notebook_reuses_the_course_network_only_when_every_setting_matc
     assert reuse_course_network(run, "cnn", mel, cfg) is None                 # nothing trained yet
     trained = train_on_run(run, "cnn", "cnn", mel, cfg)
     reused = reuse_course_network(run, "cnn", mel, cfg)
-    assert reused["checkpoint_path"] == trained["checkpoint_path"] and "result" not in reused
-    np.testing.assert_allclose(reused["test"]["track_probs"], trained["test"]["track_probs"], atol=1e-4)
-    assert list(reused["test"]["predictions"]) == list(trained["test"]["predictions"])
-    assert reused["metrics"]["accuracy"] == trained["metrics"]["accuracy"]
+    assert reused.checkpoint_path == trained.checkpoint_path and reused.training is None
+    np.testing.assert_allclose(reused.test["track_probs"], trained.test["track_probs"], atol=1e-4)
+    assert list(reused.test["predictions"]) == list(trained.test["predictions"])
+    assert reused.record["accuracy"] == trained.record["accuracy"]
     assert reuse_course_network(run, "cnn", mel, replace(cfg, epochs=2)) is None   # other settings: train again
     assert reuse_course_network(run, "cnn", mel, cfg, seed=1) is None
     assert reuse_course_network(run, "cnn", MelConfig(n_mels=16), cfg) is None

@@ -175,3 +175,17 @@ def test_drop_tracks_ignores_paths_the_run_does_not_hold(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="muzo"):
         assert run.drop_tracks({}, "x") == [] and run.drop_tracks({"/elsewhere.wav": "gone"}, "x") == []
     assert len(run.tracks) == 9 and caplog.records == []
+
+
+def test_every_metrics_file_starts_with_the_same_score_keys():
+    from muzo_lib.runs import SCORE_KEYS, score_record
+
+    scores = {"accuracy": 75.0, "macro_f1": 70.0, "accuracy_ci": (50.0, 100.0), "macro_f1_ci": (40.0, 90.0), "n": 4,
+              "per_class": {}}
+    record = score_record("rf", scores, seed=3)
+    assert tuple(record)[:len(SCORE_KEYS)] == SCORE_KEYS and record["seed"] == 3 and "per_class" not in record
+    assert record["accuracy_ci"] == [50.0, 100.0] and (record["split"], record["level"]) == ("test", "track")
+    empty = score_record("cnn", None)
+    assert empty["accuracy"] is None and empty["accuracy_ci"] is None and empty["n"] == 0
+    with pytest.raises(ValueError, match="score keys"):
+        score_record("x", scores, n=5)

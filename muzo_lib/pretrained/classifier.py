@@ -276,7 +276,7 @@ def train_embedding_model(run, name: str = "musicnn", config: EmbeddingConfig | 
         dict with ``model``, ``metrics`` (what the JSON holds), ``valid`` and ``test``
         (:func:`~muzo_lib.evaluation.classification_metrics` dicts), ``model_path``, ``metrics_path``.
     """
-    from ..runs import save_metrics
+    from ..runs import save_metrics, score_record
 
     config = config or EmbeddingConfig()
     start = time.perf_counter()
@@ -297,14 +297,12 @@ def train_embedding_model(run, name: str = "musicnn", config: EmbeddingConfig | 
         predicted = model.predict(X[rows]) if rows.any() else np.array([], dtype=object)
         scores[part] = track_scores(genres[rows], predicted, run.classes)
     test = scores["test"]
-    metrics = {"model": name, "architecture": "musicnn", "accuracy": test["accuracy"], "macro_f1": test["macro_f1"],
-               "accuracy_interval": test["accuracy_interval"], "n": test["n"],
-               "accuracy_ci": test["accuracy_ci"], "macro_f1_ci": test["macro_f1_ci"],
-               "valid_accuracy": scores["valid"]["accuracy"], "split": "test", "level": "track",
-               "head": head, "C": C, "layer": layer, "embedding": config.to_dict(),
-               "embedding_dims": int(X.shape[1]), "classes": run.classes, "n_train": int((split == "train").sum()),
-               "embedding_time_s": embed_seconds, "training_time_s": fit_seconds,
-               "test_per_class": test["per_class"], "test_confusion": test["confusion"], "seed": seed}
+    metrics = score_record(name, test, architecture="musicnn", accuracy_interval=test["accuracy_interval"],
+                           valid_accuracy=scores["valid"]["accuracy"], head=head, C=C, layer=layer,
+                           embedding=config.to_dict(), embedding_dims=int(X.shape[1]), classes=run.classes,
+                           n_train=int((split == "train").sum()), embedding_time_s=embed_seconds,
+                           training_time_s=fit_seconds, test_per_class=test["per_class"],
+                           test_confusion=test["confusion"], seed=seed)
     model_path = metrics_path = None
     if save:
         model_path = model.save_model(run.run_dir / "models" / f"{name}.skops")
