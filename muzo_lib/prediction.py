@@ -8,14 +8,14 @@ import torch (networks import it when loaded), so the ``.onnx`` path stays torch
 On top of it:
 
 - :func:`predict_files`: many files, decoded in threads, the segments of several files
-  scored in one batch, one result dict per file (unreadable files get an ``error`` entry
-  instead of stopping the batch), with a progress bar;
+  scored in one batch, one :class:`~muzo_lib.prediction_result.Prediction` per file
+  (an unreadable file gets its ``error`` instead of stopping the batch), with a progress bar;
 - :func:`genre_over_time`: a sliding window over a long recording;
 
 Example:
     >>> model = load_model("runs/course/models/cnn.pt")
     >>> results = predict_files(model, expand_inputs(["song.wav", "my_music/"]), top_k=3)
-    >>> results[0]["genre"], results[0]["confidence"]
+    >>> results[0].genre, results[0].confidence     # a Prediction; .to_dict() for JSON
 """
 from __future__ import annotations
 
@@ -261,7 +261,9 @@ def load_model(path: str | os.PathLike, device=None) -> GenrePredictor:
     Args:
         path: a network checkpoint (``.pt``/``.pth``, from training or ``muzo train``), a
             Random Forest file (``.skops``) or an exported network (``.onnx``, run by
-            onnxruntime without importing torch); relative paths hang from the project root.
+            onnxruntime without importing torch); a relative path is taken from the current
+            directory, like any Python library's (notebooks resolve theirs with
+            :func:`muzo_lib.paths.project_path` first).
         device: for networks: ``None`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``.
 
     Raises:
