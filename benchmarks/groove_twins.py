@@ -46,12 +46,12 @@ def compare(artists: int, tracks_per_artist: int, seed: int, folder: Path, confi
     mel = MelConfig()
     cnn = train_on_run(run, "cnn", "cnn", mel, config, seed=seed, save=False,
                        checkpoint_path=folder / "cnn.pt")
-    names, y = cnn["test"]["names"], np.asarray(cnn["test"]["labels"])
+    names, y = cnn.test["names"], np.asarray(cnn.test["labels"])
     forest = train_member(run, "rf", path=folder / "rf.skops", seed=seed, progress=False)
     probs, leaves = forest_leaf_probabilities(run, forest["path"], names)
     by_name = {c: i for i, c in enumerate(run.classes)}
     predictions = {"Random Forest": np.array([by_name[leaves[i]] for i in probs.argmax(axis=1)]),
-                   "CNN": np.asarray(cnn["test"]["predictions"])}
+                   "CNN": np.asarray(cnn.test["predictions"])}
     for name, p in predictions.items():
         ci = metric_intervals(y, p, len(run.classes), seed=seed)["accuracy"]
         print(f"  {name:13s} {format_score(100 * np.mean(p == y), ci, len(y))}")

@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "audio": ["AUDIO_EXTENSIONS", "AudioDecodeError", "audio_info", "fix_length", "load_audio", "segment_signal"],
     "augment": ["AugmentConfig"],
-    "cache": ["LogMelCache", "file_identity"],
+    "cache": ["LogMelCache", "TrackCache", "file_identity"],
     "checkpoints": ["CheckpointError", "load_checkpoint", "save_checkpoint"],
     "classifiers": ["CNNMusicClassifier", "train_cnn_music_model"],
     "course_models": ["COURSE_FOREST", "COURSE_MODELS", "course_train_config", "ensure_course_model", "member_probabilities",

@@ -11,8 +11,8 @@ not 1.3 GB. Callers that need only part of a long file say so (``duration``,
 ``max_seconds``) and only that part is read.
 
 :class:`SignalStats` is the one place that decides whether decoded audio carries a
-signal at all (silence, a DC offset only, a fraction of a second); the dataset scanner
-and prediction both ask it.
+signal at all (silence, a DC offset only, a fraction of a second); the dataset scanner,
+prediction and the live stream (:mod:`muzo_lib.streaming`) all ask it.
 """
 from __future__ import annotations
 

@@ -172,10 +172,10 @@ class CNNMusicClassifier:
                                model_options=self.model_options, logmels=logmels, seed=self.random_state,
                                save=False, checkpoint_path=path, extra=self._extra(),
                                tensorboard=False)  # the run folder is temporary
-            n_train, n_valid = len(out["tracks"]["train"]), len(out["tracks"]["valid"])
+            n_train, n_valid = len(out.tracks["train"]), len(out.tracks["valid"])
             split_note = run.split_info.note
-        self.model, self.classes_, self._predictor, self.class_tree_ = out["model"], list(run.classes), None, None
-        result = out["result"]
+        self.model, self.classes_, self._predictor, self.class_tree_ = out.model, list(run.classes), None, None
+        result = out.training
         self.history_ = result.history
         self.model_path = path
         if path is not None:  # the file written during training lacks the final history: rewrite it

@@ -294,10 +294,10 @@ def _train_here(args, output, data_dir, world) -> int:
     if args.cv is not None:
         cv = cross_validate(run, args.architecture, k=args.cv, seed=args.seed, train_config=config,
                             rf_params=rf_params, progress=not args.quiet, log=say)
-        folds = ", ".join(f"{fold['accuracy']:.0f}" for fold in cv["per_fold"])
-        print(f"{args.architecture}: cross-validated accuracy % {format_score(cv['accuracy'], cv['accuracy_ci'], cv['n'])}"
-              f", macro F1 % {format_score(cv['macro_f1'], cv['macro_f1_ci'], cv['n'])} (95% bootstrap intervals; "
-              f"per fold: {folds}); {cv['protocol']}")
+        folds = ", ".join(f"{accuracy:.0f}" for accuracy in cv.fold_accuracy)
+        print(f"{args.architecture}: cross-validated accuracy % {format_score(cv.accuracy, cv.accuracy_ci, cv.n)}"
+              f", macro F1 % {format_score(cv.macro_f1, cv.macro_f1_ci, cv.n)} (95% bootstrap intervals; "
+              f"per fold: {folds}); {cv.protocol}")
         if output is None:
             return 0
     out = train_member(run, args.architecture, path=output, seed=args.seed, train_config=config,

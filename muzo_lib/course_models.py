@@ -16,21 +16,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from .augment import AugmentConfig
 from .checkpoints import save_checkpoint
 from .ensemble import align_probabilities
-from .evaluation import classification_metrics, metric_intervals
+from .evaluation import CVResult, classification_metrics, metric_intervals
 from .model_kinds import model_kind, trainable_kinds
 from .models import ARCHITECTURES, build_model, config_to_dict, count_parameters
-from .runs import save_metrics
+from .runs import save_metrics, score_record
 from .spectrogram import MelConfig
-from .training import TrackSet, TrainConfig, evaluate, fit, seed_everything
+from .training import TrackSet, TrainConfig, TrainResult, evaluate, fit, seed_everything
 
 #: The course's log-mel input: 64 mel bands (22050 Hz, FFT 2048, hop 512, as the library's
 #: defaults otherwise). Half the seed's 128 bands halves every convolution's work: on 2 AVX2
@@ -209,15 +210,41 @@ def train_network(run, path, seed: int, architecture: str = "cnn", train_config=
     out = train_on_run(run, architecture if path is None else Path(path).stem, architecture, mel, cfg,
                        model_options=model_options, seed=seed, save=path is None, checkpoint_path=path,
                        resume=resume, levels=levels)
-    result = out["result"]
-    target = Path(out["checkpoint_path"])
-    return {"architecture": architecture, "path": str(target), "parameters": out["metrics"]["parameters"],
+    result = out.training
+    target = Path(out.checkpoint_path)
+    return {"architecture": architecture, "path": str(target), "parameters": out.record["parameters"],
             "seconds_per_epoch": float(np.mean(result.history["epoch_time"])),
             "training_time": result.training_time, "epochs_trained": result.epochs_trained,
-            "history": result.history, "valid": out["valid"]["metrics"] if out["valid"] else None,
-            "test": {**out["test"]["metrics"], "accuracy_ci": out["metrics"]["accuracy_ci"],
-                     "macro_f1_ci": out["metrics"]["macro_f1_ci"]} if out["test"] else None,
-            "levels": out["metrics"].get("levels")}
+            "history": result.history, "valid": out.valid["metrics"] if out.valid else None,
+            "test": {**out.test["metrics"], "accuracy_ci": out.record["accuracy_ci"],
+                     "macro_f1_ci": out.record["macro_f1_ci"]} if out.test else None,
+            "levels": out.record.get("levels")}
+
+
+@dataclass
+class TrainedNetwork:
+    """What :func:`train_on_run` (and :func:`reuse_course_network`) give back.
+
+    ``record`` is what ``metrics/<name>.json`` holds (:func:`muzo_lib.runs.score_record`: test
+    scores on top); ``valid`` and ``test`` are :func:`~muzo_lib.training.evaluate`'s dicts (their
+    own ``"metrics"`` are :func:`~muzo_lib.evaluation.classification_metrics`), ``None`` for an
+    empty split; ``training`` is ``None`` when nothing was trained (a reused network).
+    """
+    model: torch.nn.Module
+    record: dict
+    valid: dict | None
+    test: dict | None
+    tracks: dict                   # {split: TrackSet}
+    checkpoint_path: Path | None
+    metrics_path: Path | None
+    training: TrainResult | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-ready: the record, the files, and the training facts (no weights, no arrays)."""
+        return {"record": self.record, "checkpoint_path": self.checkpoint_path and str(self.checkpoint_path),
+                "metrics_path": self.metrics_path and str(self.metrics_path),
+                "training": self.training.to_dict() if self.training else None,
+                "tracks": {split: len(t) for split, t in self.tracks.items()}}
 
 
 def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: MelConfig | None = None,
@@ -225,7 +252,7 @@ def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: 
                  logmels: dict | None = None, seed: int = 0, save: bool = True,
                  checkpoint_path: str | os.PathLike | None = None, extra: dict | None = None,
                  resume: bool | str = False, levels: str = "genre", subgenre_weight: float | None = None,
-                 tensorboard: bool = True) -> dict:
+                 tensorboard: bool = True) -> TrainedNetwork:
     """Train a network on a run's cached log-mels, test it, and save it into the run.
 
     Trains on the ``train`` split, picks the epoch on ``valid``, scores ``test`` at track
@@ -254,9 +281,7 @@ def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: 
             ``tensorboard`` is installed; see :mod:`muzo_lib.tensorboard_log`).
 
     Returns:
-        dict with ``model``, ``result`` (:class:`~muzo_lib.training.TrainResult`), ``valid`` and
-        ``test`` (:func:`~muzo_lib.training.evaluate` dicts), ``tracks`` ({split: TrackSet}),
-        ``metrics`` (what the JSON holds), ``checkpoint_path``, ``metrics_path``.
+        a :class:`TrainedNetwork` (``training``: the :class:`~muzo_lib.training.TrainResult`).
     """
     mel = mel_config or MelConfig()
     cfg = train_config or course_train_config()
@@ -295,26 +320,26 @@ def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: 
                         extra={**extra, "history": result.history, "test_accuracy": test_accuracy})
     test_metrics = test["metrics"] if test else {"macro_f1": None, "per_class": None, "confusion": None}
     ci = metric_intervals(test["labels"], test["predictions"], len(run.classes), seed=seed) if test else None
-    metrics = {"model": name, "architecture": architecture, "accuracy": test_accuracy,
-               "macro_f1": test_metrics["macro_f1"], "segment_accuracy": test["segment_accuracy"] if test else None,
-               "accuracy_ci": ci and ci["accuracy"], "macro_f1_ci": ci and ci["macro_f1"],
-               "valid_accuracy": valid["accuracy"] if valid else None, "split": "test", "level": "track",
-               "n": len(tracks["test"]), "parameters": count_parameters(model),
-               "model_config": config_to_dict(model.config), "train_config": {**asdict(cfg), "device": str(cfg.device)},
-               "mel_config": mel.to_dict(), "classes": run.classes, "best_epoch": result.best_epoch,
-               "epochs_trained": result.epochs_trained, "training_time_s": result.training_time,
-               "train_crops_per_s": result.segments_per_second, "precision": result.precision,
-               "history": result.history, "test_per_class": test_metrics["per_class"],
-               "test_confusion": test_metrics["confusion"], "seed": seed}
+    scores = {"accuracy": test_accuracy, "macro_f1": test_metrics["macro_f1"], "accuracy_ci": ci and ci["accuracy"],
+              "macro_f1_ci": ci and ci["macro_f1"], "n": len(tracks["test"])}
+    record = score_record(
+        name, scores, architecture=architecture, segment_accuracy=test["segment_accuracy"] if test else None,
+        valid_accuracy=valid["accuracy"] if valid else None, parameters=count_parameters(model),
+        model_config=config_to_dict(model.config), train_config={**asdict(cfg), "device": str(cfg.device)},
+        mel_config=mel.to_dict(), classes=run.classes, best_epoch=result.best_epoch,
+        epochs_trained=result.epochs_trained, training_time_s=result.training_time,
+        train_crops_per_s=result.segments_per_second, precision=result.precision, history=result.history,
+        test_per_class=test_metrics["per_class"], test_confusion=test_metrics["confusion"], seed=seed)
     if objective is not None:
-        metrics["levels"] = two_level_report(objective, test, seed) if test else {"class_tree": objective.tree.to_dict()}
-    metrics_path = save_metrics(run.run_dir, name, metrics) if save else None
-    return {"model": model, "result": result, "valid": valid, "test": test, "tracks": tracks, "metrics": metrics,
-            "checkpoint_path": checkpoint, "metrics_path": metrics_path}
+        record["levels"] = two_level_report(objective, test, seed) if test else {"class_tree": objective.tree.to_dict()}
+    metrics_path = save_metrics(run.run_dir, name, record) if save else None
+    return TrainedNetwork(model=model, record=record, valid=valid, test=test, tracks=tracks,
+                          checkpoint_path=checkpoint, metrics_path=metrics_path, training=result)
 
 
 def reuse_course_network(run, architecture: str, mel_config: MelConfig | None = None,
-                         train_config: TrainConfig | None = None, seed: int = 0, logmels: dict | None = None) -> dict | None:
+                         train_config: TrainConfig | None = None, seed: int = 0, logmels: dict | None = None
+                         ) -> TrainedNetwork | None:
     """The run's genre-only course network (03's CNN, 04's hybrid), scored on the test split,
     when it was trained on this run with exactly these settings; ``None`` otherwise.
 
@@ -324,8 +349,8 @@ def reuse_course_network(run, architecture: str, mel_config: MelConfig | None = 
     recorded in ``metrics/<architecture>.json``; a missing or unreadable file is not reused.
 
     Returns:
-        :func:`train_on_run`'s dict without ``result`` (no training happened): ``model``,
-        ``test``, ``tracks``, ``metrics``, ``checkpoint_path``, ``metrics_path``.
+        a :class:`TrainedNetwork` with ``training`` and ``valid`` ``None`` (no training happened),
+        ``record`` read from the metrics file.
     """
     import json
 
@@ -355,8 +380,8 @@ def reuse_course_network(run, architecture: str, mel_config: MelConfig | None = 
     tracks = {s: TrackSet.from_run(run, logmels, s) for s in ("train", "valid", "test")}
     test = evaluate(model, tracks["test"], run.classes, mel.frames(cfg.segment_seconds), cfg.device,
                     cfg.eval_batch_size, cfg.mixed_precision)
-    return {"model": model, "test": test, "tracks": tracks, "metrics": metrics, "checkpoint_path": checkpoint,
-            "metrics_path": metrics_path}
+    return TrainedNetwork(model=model, record=metrics, valid=None, test=test, tracks=tracks,
+                          checkpoint_path=checkpoint, metrics_path=metrics_path)
 
 
 def _two_level(run, tracks: dict, logmels: dict, levels: str, subgenre_weight: float | None):
@@ -551,7 +576,7 @@ def network_summary(metrics_by_name: dict[str, dict]) -> pd.DataFrame:
 def cross_validate(run, architecture: str, k: int = 5, seed: int = 0, group_by: str = "auto",
                    train_config: TrainConfig | None = None, mel_config: MelConfig | None = None,
                    model_options: dict | None = None, rf_params: dict | None = None, progress: bool = True,
-                   log=None, folds=None, logmels: dict | None = None, extractor=None) -> dict:
+                   log=None, folds=None, logmels: dict | None = None, extractor=None) -> CVResult:
     """Grouped k-fold cross-validation of one model kind over all of a run's tracks.
 
     Each fold is predicted by a model trained on the other folds (networks keep a
@@ -575,11 +600,8 @@ def cross_validate(run, architecture: str, k: int = 5, seed: int = 0, group_by: 
             defaults, extra descriptors included).
 
     Returns:
-        dict: ``accuracy``, ``macro_f1`` (pooled over every track, percent) with
-        ``accuracy_ci``/``macro_f1_ci`` (95% bootstrap over tracks), ``n``, ``per_fold``
-        (list of ``{"fold", "n", "accuracy"}``), ``predictions`` (one row per track:
-        ``track_id``, ``genre``, ``fold``, ``predicted``, and a probability column per class)
-        and ``protocol`` (how the folds were made).
+        a :class:`~muzo_lib.evaluation.CVResult` (``model`` is ``architecture``), rows fold by
+        fold, intervals bootstrapped with ``seed``.
     """
     from dataclasses import replace
 
@@ -597,29 +619,23 @@ def cross_validate(run, architecture: str, k: int = 5, seed: int = 0, group_by: 
     train_fold = kind.function("cross_validate")(run, seed, architecture=kind.name, train_config=cfg, mel_config=mel,
                                                  model_options=model_options, rf_params=rf_params,
                                                  progress=progress, logmels=logmels, extractor=extractor)
-    rows, per_fold = [], []
+    track_ids, genres, fold_rows, prob_rows = [], [], [], []
     in_fold = run.tracks.track_id.map(fold_of).to_numpy()
     genre = run.tracks.set_index("track_id").genre
     for fold in range(k):
         split = np.where(in_fold == fold, "test", "train").astype(object)
         names, probs = train_fold(replace(run, tracks=run.tracks.assign(split=split)), fold)
-        predicted = [run.classes[i] for i in np.asarray(probs).argmax(axis=1)]
-        right = float(np.mean([genre[t] == p for t, p in zip(names, predicted)]))
-        per_fold.append({"fold": fold, "n": len(names), "accuracy": 100 * right})
         if log:
+            predicted = np.asarray(probs).argmax(axis=1)
+            right = float(np.mean([genre[t] == run.classes[p] for t, p in zip(names, predicted)]))
             log(f"fold {fold + 1}/{k}: {len(names)} tracks, accuracy {100 * right:.1f}%")
-        for t, p, pr in zip(names, predicted, probs):
-            rows.append({"track_id": t, "genre": genre[t], "fold": fold, "predicted": p,
-                         **{c: float(v) for c, v in zip(run.classes, pr)}})
-    predictions = pd.DataFrame(rows)
-    index = {c: i for i, c in enumerate(run.classes)}
-    y_true, y_pred = predictions.genre.map(index).to_numpy(), predictions.predicted.map(index).to_numpy()
-    scores = classification_metrics(y_true, y_pred, run.classes)
-    ci = metric_intervals(y_true, y_pred, len(run.classes), seed=seed)
-    return {"architecture": architecture, "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],
-            "accuracy_ci": ci["accuracy"], "macro_f1_ci": ci["macro_f1"], "n": len(predictions),
-            "per_fold": per_fold, "predictions": predictions, "confusion": scores["confusion"],
-            "protocol": protocol}
+        track_ids += list(names)
+        genres += [genre[t] for t in names]
+        fold_rows += [fold] * len(names)
+        prob_rows += [[float(v) for v in row] for row in probs]
+    return CVResult.from_predictions(architecture, run.classes, track_ids, genres,
+                                     np.asarray(prob_rows).reshape(-1, len(run.classes)), fold_rows, seed=seed,
+                                     protocol=protocol)
 
 
 def network_folds(run, seed: int, architecture: str = "cnn", train_config=None, mel_config=None,
@@ -638,7 +654,7 @@ def network_folds(run, seed: int, architecture: str = "cnn", train_config=None, 
         split[_validation_part(fold_run.tracks, split != "test", seed + fold)] = "valid"
         out = train_on_run(replace(fold_run, tracks=fold_run.tracks.assign(split=split)), f"{architecture}_fold{fold}",
                            architecture, mel, cfg, model_options=model_options, logmels=logmels, seed=seed, save=False)
-        return out["test"]["names"], out["test"]["track_probs"]
+        return out.test["names"], out.test["track_probs"]
 
     return train_fold
 
@@ -699,23 +715,23 @@ def _forest_fold(run, seed: int, params: dict, progress: bool, extractor=None) -
     return list(test.index), probs
 
 
-def cv_record(cv: dict, notebook: str = "", settings: dict | None = None) -> dict:
-    """What a run keeps of a :func:`cross_validate` result (its JSON-ready part, for
-    :func:`muzo_lib.runs.save_cv_metrics` and the course summary): the pooled scores with
-    their intervals, ``n``, ``k``, the per-fold accuracies, the confusion matrix, the
-    protocol, and who made it (``notebook``, ``settings``)."""
-    keys = ("architecture", "accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci", "n", "per_fold", "confusion",
-            "protocol")
-    return {**{k: cv[k] for k in keys}, "k": len(cv["per_fold"]), "level": "track",
-            "evaluation": "cross-validation", "notebook": notebook, "settings": settings or {}}
+def cv_record(cv: CVResult, notebook: str = "", settings: dict | None = None) -> dict:
+    """What a run keeps of a :func:`cross_validate` result (for :func:`muzo_lib.runs.save_cv_metrics`
+    and the course summary): :meth:`CVResult.to_dict` without the per-track rows, its
+    ``model`` also under ``architecture`` (the key files saved before read), and who made it
+    (``notebook``, ``settings``)."""
+    return {**cv.to_dict(predictions=False), "architecture": cv.model, "notebook": notebook,
+            "settings": settings or {}}
 
 
-def cv_lines(cv: dict, label: str, split: tuple[float, int] | None = None) -> list[str]:
-    """Sentences that report a :func:`cross_validate` result (or its :func:`cv_record`): pooled
+def cv_lines(cv: CVResult | dict, label: str, split: tuple[float, int] | None = None) -> list[str]:
+    """Sentences that report a :func:`cross_validate` result (or its saved :func:`cv_record`): pooled
     accuracy and macro F1 with their 95% intervals on how many tracks, then the folds, and,
     given the test split's ``(accuracy, tracks)``, whether that accuracy lies in the interval."""
     from .evaluation import format_score
 
+    if isinstance(cv, CVResult):
+        cv = cv.to_dict(predictions=False)
     folds = ", ".join(f"{f['accuracy']:.0f}% ({f['n']})" for f in cv["per_fold"])
     lines = [f"{label}, {len(cv['per_fold'])}-fold cross-validation: accuracy % "
              f"{format_score(cv['accuracy'], cv['accuracy_ci'], cv['n'])}, macro F1 % "

@@ -6,6 +6,7 @@ its number of segments.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -157,3 +158,107 @@ def format_score(value: float, interval, n: int, unit: str = "tracks") -> str:
     """``72.2 [55.0, 86.1] on 18 tracks``: a score with its interval and how many items it rests on."""
     low, high = interval
     return f"{value:.1f} [{low:.1f}, {high:.1f}] on {n} {unit}"
+
+
+# ---------------------------------------------------------------- cross-validation result
+
+@dataclass
+class CVResult:
+    """What every cross-validation in the library returns: one row per track, predicted by
+    the model of the fold that held the track out, and the pooled track-level scores.
+
+    Rows are in the order they were predicted (the producer's order); :meth:`aligned`
+    reorders them to line two results up track by track (for a paired difference).
+    Make one with :meth:`from_predictions`, which computes every score the same way.
+    """
+    model: str                     # model kind or name ("cnn", "rf", "musicnn", a label)
+    classes: list[str]             # probability columns, in order
+    track_ids: np.ndarray          # one per row
+    genres: np.ndarray             # the true genre of each row
+    fold: np.ndarray               # the fold (0..k-1) that tested each row
+    probabilities: np.ndarray      # (rows, classes), from the model that never saw the row
+    accuracy: float                # percent, pooled over every row
+    accuracy_ci: tuple[float, float]
+    macro_f1: float
+    macro_f1_ci: tuple[float, float]
+    per_fold: list[dict]           # [{"fold", "n", "accuracy"}] in fold order
+    per_class: dict
+    confusion: list[list[int]]
+    protocol: str = ""             # how the folds were made, in words
+    settings: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_predictions(cls, model: str, classes, track_ids, genres, probabilities, fold, seed: int = 0,
+                         protocol: str = "", settings: dict | None = None) -> CVResult:
+        """Score out-of-fold ``probabilities`` (rows x ``classes``): accuracy and macro F1 with
+        their 95% bootstrap intervals (:func:`metric_intervals` with ``seed``, over the rows
+        in the given order), per fold, per class and the confusion matrix."""
+        classes = [str(c) for c in classes]
+        probabilities = np.asarray(probabilities, dtype=float)
+        genres, fold = np.asarray(genres, dtype=object), np.asarray(fold, dtype=int)
+        index = {c: i for i, c in enumerate(classes)}
+        y_true = np.array([index[str(g)] for g in genres], dtype=int)
+        y_pred = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, dtype=int)
+        scores = classification_metrics(y_true, y_pred, classes)
+        ci = metric_intervals(y_true, y_pred, len(classes), seed=seed)
+        per_fold = [{"fold": int(k), "n": int((fold == k).sum()),
+                     "accuracy": float(100 * np.mean(y_pred[fold == k] == y_true[fold == k]))}
+                    for k in np.unique(fold)]
+        return cls(model=model, classes=classes, track_ids=np.asarray(track_ids, dtype=object), genres=genres,
+                   fold=fold, probabilities=probabilities, accuracy=scores["accuracy"], accuracy_ci=ci["accuracy"],
+                   macro_f1=scores["macro_f1"], macro_f1_ci=ci["macro_f1"], per_fold=per_fold,
+                   per_class=scores["per_class"], confusion=scores["confusion"], protocol=protocol,
+                   settings=dict(settings or {}))
+
+    @property
+    def n(self) -> int:
+        """Tracks scored (each once)."""
+        return len(self.track_ids)
+
+    @property
+    def k(self) -> int:
+        """Folds."""
+        return len(self.per_fold)
+
+    @property
+    def predicted(self) -> np.ndarray:
+        """The predicted genre of each row (the arg-max of its probabilities)."""
+        return np.asarray(self.classes, dtype=object)[self.probabilities.argmax(axis=1)]
+
+    @property
+    def fold_accuracy(self) -> list[float]:
+        """Accuracy (percent) of each fold, in fold order."""
+        return [f["accuracy"] for f in self.per_fold]
+
+    @property
+    def predictions(self) -> pd.DataFrame:
+        """One row per track: ``track_id``, ``genre``, ``fold``, ``predicted`` and a probability column per class."""
+        import pandas as pd
+
+        table = pd.DataFrame({"track_id": self.track_ids, "genre": self.genres, "fold": self.fold,
+                              "predicted": self.predicted})
+        return pd.concat([table, pd.DataFrame(self.probabilities, columns=self.classes)], axis=1)
+
+    def aligned(self, track_ids) -> CVResult:
+        """The same result with its rows in the order of ``track_ids`` (every one must be a row);
+        the scores are kept as computed."""
+        row = {t: i for i, t in enumerate(self.track_ids)}
+        order = np.array([row[t] for t in track_ids], dtype=int)
+        return replace(self, track_ids=self.track_ids[order], genres=self.genres[order], fold=self.fold[order],
+                       probabilities=self.probabilities[order])
+
+    def to_dict(self, predictions: bool = True) -> dict:
+        """JSON-ready: the scores (intervals as lists), ``n``, ``k``, the protocol and settings, and
+        (``predictions=True``) one ``{track_id, genre, fold, predicted, probabilities}`` per row."""
+        out = {"model": self.model, "classes": list(self.classes), "accuracy": float(self.accuracy),
+               "accuracy_ci": [float(v) for v in self.accuracy_ci], "macro_f1": float(self.macro_f1),
+               "macro_f1_ci": [float(v) for v in self.macro_f1_ci], "n": self.n, "k": self.k,
+               "per_fold": [dict(f) for f in self.per_fold], "per_class": self.per_class,
+               "confusion": self.confusion, "protocol": self.protocol, "settings": dict(self.settings),
+               "level": "track", "evaluation": "cross-validation"}
+        if predictions:
+            out["predictions"] = [{"track_id": str(t), "genre": str(g), "fold": int(f), "predicted": str(p),
+                                   "probabilities": [float(v) for v in row]}
+                                  for t, g, f, p, row in zip(self.track_ids, self.genres, self.fold, self.predicted,
+                                                             self.probabilities)]
+        return out

@@ -39,8 +39,7 @@ import numpy as np
 import pandas as pd
 
 from .audio import AudioDecodeError, load_audio
-from .cache import file_identity
-from .paths import atomic_write_text
+from .cache import TrackCache
 from .progress import progress_bar
 
 #: The descriptors (before ``_mean``/``_var``) of the GTZAN table, in its column order.
@@ -368,48 +367,56 @@ def naive_gtzan_features(y: np.ndarray, sr: int = 22050) -> dict[str, float]:
 
 # ---------------------------------------------------------------- datasets
 
-class FeatureCache:
-    """One small JSON file of descriptors per track, under ``cache_dir``.
+class FeatureCache(TrackCache):
+    """One small JSON file of descriptors per track, under ``cache_dir``: a
+    :class:`muzo_lib.cache.TrackCache` keyed by the extractor's settings
+    (:meth:`AudioFeatureExtractor.key`) and the audio file's identity.
 
-    Keyed by the extractor's settings (:meth:`AudioFeatureExtractor.key`) and the audio
-    file's identity (path, size, mtime), like :class:`muzo_lib.cache.LogMelCache`.
+    Missing tracks are computed with joblib: threads for fewer than :data:`PROCESSES_FROM`
+    files, processes from there on (``backend="auto"``; see :func:`extract_dataset`).
     """
 
-    def __init__(self, cache_dir: str | os.PathLike, extractor: AudioFeatureExtractor | None = None):
+    suffix = ".json"
+    failures = (AudioDecodeError, FeatureError, OSError)
+    desc = "features"
+
+    def __init__(self, cache_dir: str | os.PathLike, extractor: AudioFeatureExtractor | None = None,
+                 backend: str = "auto"):
         self.extractor = extractor or AudioFeatureExtractor()
-        self.folder = Path(cache_dir) / f"features-{self.extractor.key()}"
+        self.backend = backend
+        super().__init__(cache_dir, f"features-{self.extractor.key()}")
 
-    def path_for(self, audio_path: str | os.PathLike) -> Path:
-        return self.folder / f"{Path(audio_path).stem}-{file_identity(audio_path)}.json"
+    def compute(self, audio_path: str) -> dict[str, float]:
+        return self.extractor.extract_all_features(audio_path)
 
-    def load(self, audio_path: str | os.PathLike) -> dict[str, float]:
-        """The track's descriptors, computed and stored on first use.
+    def read(self, target: Path) -> dict[str, float]:
+        return json.loads(target.read_text())
 
-        Raises:
-            AudioDecodeError, FeatureError: the file cannot be decoded or is unusable.
-        """
-        target = self.path_for(audio_path)
-        if target.exists():
-            try:
-                return json.loads(target.read_text())
-            except ValueError:
-                pass  # a damaged cache file is recomputed
-        values = self.extractor.extract_all_features(audio_path)
-        atomic_write_text(target, json.dumps(values))
-        return values
+    def write(self, target: Path, value: dict[str, float]) -> None:
+        target.write_text(json.dumps(value))
 
+    def reason(self, exc: BaseException) -> str:
+        return f"{type(exc).__name__}: {exc}"
 
-def _cached_one(cache: FeatureCache, path: str):
-    try:
-        return path, cache.load(path), None
-    except (AudioDecodeError, FeatureError, OSError) as exc:
-        return path, None, f"{type(exc).__name__}: {exc}"
+    def fill(self, paths: list[str], n_jobs: int | None, progress: bool, desc: str):
+        from joblib import Parallel, delayed
+
+        workers = 1 if len(paths) < 2 else (n_jobs or -1)
+        backend = self.backend
+        if backend == "auto":
+            backend = "loky" if len(paths) >= PROCESSES_FROM else "threading"
+        if workers == 1:
+            results = (self.compute_one(p) for p in paths)
+        else:
+            results = Parallel(n_jobs=workers, backend=backend, return_as="generator")(
+                delayed(self.compute_one)(p) for p in paths)
+        return progress_bar(results, total=len(paths), desc=desc, disable=not progress)
 
 
 def extract_dataset(paths, cache_dir: str | os.PathLike, extractor: AudioFeatureExtractor | None = None,
                     n_jobs: int = -1, progress: bool = True,
                     desc: str = "features", backend: str = "auto") -> tuple[pd.DataFrame, dict[str, str]]:
-    """Descriptors of many files, in parallel, cached per track.
+    """Descriptors of many files, in parallel, cached per track (:class:`FeatureCache`).
 
     Args:
         paths: audio files.
@@ -430,27 +437,10 @@ def extract_dataset(paths, cache_dir: str | os.PathLike, extractor: AudioFeature
         columns = :attr:`AudioFeatureExtractor.feature_names`), and path -> one-line
         reason for the files that were skipped.
     """
-    from joblib import Parallel, delayed
-
-    cache = FeatureCache(cache_dir, extractor)
-    paths = [str(p) for p in paths]
-    todo = [p for p in paths if not cache.path_for(p).exists()] if paths else []
-    # cached tracks load in this process (milliseconds); only new ones go to workers
-    workers = 1 if len(todo) < 2 else n_jobs
-    if backend == "auto":
-        backend = "loky" if len(todo) >= PROCESSES_FROM else "threading"
-    if workers == 1:
-        results = (_cached_one(cache, p) for p in paths)
-    else:
-        results = Parallel(n_jobs=workers, backend=backend, return_as="generator")(delayed(_cached_one)(cache, p) for p in paths)
-    rows, errors = {}, {}
-    for path, values, error in progress_bar(results, total=len(paths), desc=desc, disable=not progress):
-        if error is None:
-            rows[path] = values
-        else:
-            errors[path] = error
+    cache = FeatureCache(cache_dir, extractor, backend)
+    rows, errors = cache.build(paths, n_jobs=n_jobs, progress=progress, desc=desc)
     table = pd.DataFrame.from_dict(rows, orient="index", columns=cache.extractor.feature_names)
-    return table.reindex([p for p in paths if p in rows]), errors
+    return table, errors
 
 
 def run_features(run, extractor: AudioFeatureExtractor | None = None, n_jobs: int = -1,

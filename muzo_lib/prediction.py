@@ -9,14 +9,14 @@ Importing this module does not import torch (networks import it when loaded), so
 On top of it:
 
 - :func:`predict_files`: many files, decoded in threads, the segments of several files
-  scored in one batch, one result dict per file (unreadable files get an ``error`` entry
-  instead of stopping the batch), with a progress bar;
+  scored in one batch, one :class:`~muzo_lib.prediction_result.Prediction` per file
+  (an unreadable file gets its ``error`` instead of stopping the batch), with a progress bar;
 - :func:`genre_over_time`: a sliding window over a long recording;
 
 Example:
     >>> model = load_model("runs/course/models/cnn.pt")
     >>> results = predict_files(model, expand_inputs(["song.wav", "my_music/"]), top_k=3)
-    >>> results[0].genre, results[0].confidence
+    >>> results[0].genre, results[0].confidence     # a Prediction; .to_dict() for JSON
 """
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ split again, and :attr:`RunData.dataset_changes` says what changed.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from .spectrogram import MelConfig
 from .splits import SplitInfo, make_split
 
 DEFAULT_RUN_DIR = "runs/course"
+log = logging.getLogger("muzo")
 
 
 @dataclass
@@ -58,16 +60,34 @@ class RunData:
         """track_id -> cached log-mel ``(n_mels, frames)`` for every usable track.
 
         Tracks that fail to decode here (rare: the scan already decoded them) are dropped
-        from :attr:`tracks` and reported in the manifest, never silently lost.
+        and reported (:meth:`drop_tracks`), never silently lost.
         """
         cache = LogMelCache(self.cache_dir, config)
         arrays, errors = cache.build(self.tracks.path, n_jobs=n_jobs, progress=progress)
-        if errors:
-            bad = self.tracks.path.isin(errors)
-            self.manifest.loc[self.manifest.path.isin(errors), ["status", "reason"]] = \
-                [["skipped", errors[p]] for p in self.manifest.path[self.manifest.path.isin(errors)]]
-            self.tracks = self.tracks[~bad].reset_index(drop=True)
+        self.drop_tracks(errors, "log-mels")
         return {t: arrays[p] for t, p in zip(self.tracks.track_id, self.tracks.path)}
+
+    def drop_tracks(self, errors: dict[str, str], step: str) -> list[str]:
+        """Drop the tracks a later step could not use (``errors``: audio path -> one-line reason)
+        from :attr:`tracks`, mark them ``skipped`` with ``"<step>: <reason>"`` in :attr:`manifest`
+        (so :meth:`skipped` reports them), and log one warning line on the ``muzo`` logger.
+
+        Returns:
+            the dropped tracks' ids (``[]`` when ``errors`` names none of the run's tracks).
+        """
+        bad = self.tracks.path.isin(errors)
+        if not bad.any():
+            return []
+        dropped = list(self.tracks.track_id[bad])
+        reasons = [errors[p] for p in self.tracks.path[bad]]
+        in_manifest = self.manifest.path.isin(errors)
+        self.manifest.loc[in_manifest, ["status", "reason"]] = \
+            [["skipped", f"{step}: {errors[p]}"] for p in self.manifest.path[in_manifest]]
+        self.tracks = self.tracks[~bad].reset_index(drop=True)
+        shown = "; ".join(f"{t} ({r})" for t, r in zip(dropped[:3], reasons))
+        log.warning("%d track(s) dropped from the run in %s: %s%s", len(dropped), step, shown,
+                    "; ..." if len(dropped) > 3 else "")
+        return dropped
 
 
 def dataset_dir(data_dir: str | os.PathLike | None) -> Path:
@@ -183,11 +203,39 @@ def _run_data(run: Path, root: Path, manifest: pd.DataFrame, split: pd.DataFrame
                    split_info=info, classes=sorted(tracks.genre.unique()))
 
 
+#: The keys every ``metrics/<name>.json`` of a model starts with (:func:`score_record`): what the
+#: course summary, the notebooks and the tests read. Scores are percent, track level.
+SCORE_KEYS = ("model", "accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci", "n", "split", "level")
+
+
+def score_record(model: str, scores: dict | None, split: str = "test", level: str = "track", **details) -> dict:
+    """The one shape of a model's metrics JSON: :data:`SCORE_KEYS`, then ``details``.
+
+    Args:
+        model: the model's name (the file's stem, usually).
+        scores: ``accuracy``, ``macro_f1`` (percent), ``accuracy_ci``, ``macro_f1_ci`` (95% intervals)
+            and ``n`` (items scored), e.g. :func:`~muzo_lib.evaluation.classification_metrics`
+            with :func:`~muzo_lib.evaluation.metric_intervals`; ``None`` (nothing to score):
+            every score ``None`` and ``n`` 0. A missing key is ``None``.
+        split, level: what was scored (``"test"``, ``"track"``).
+        details: anything else the file keeps (settings, history, per-class scores); a detail
+            may not replace a score key.
+    """
+    clash = set(details) & set(SCORE_KEYS)
+    if clash:
+        raise ValueError(f"score_record: {sorted(clash)} are score keys, give them in `scores`")
+    scores = scores or {"n": 0}
+    ci = {k: (list(scores[k]) if scores.get(k) is not None else None) for k in ("accuracy_ci", "macro_f1_ci")}
+    return {"model": model, "accuracy": scores.get("accuracy"), "accuracy_ci": ci["accuracy_ci"],
+            "macro_f1": scores.get("macro_f1"), "macro_f1_ci": ci["macro_f1_ci"], "n": scores.get("n", 0),
+            "split": split, "level": level, **details}
+
+
 def save_metrics(run_dir: str | os.PathLike, name: str, metrics: dict) -> Path:
     """Write one model's scores to ``<run_dir>/metrics/<name>.json`` (atomically).
 
-    The course summary lists every file there; put ``accuracy`` and ``macro_f1`` (percent,
-    track level, test split) at the top level so they appear in the summary table.
+    The course summary lists every file there; make ``metrics`` with :func:`score_record`, so
+    ``accuracy`` and ``macro_f1`` (percent, track level, test split) are where it reads them.
     """
     return atomic_write_json(Path(run_dir) / "metrics" / f"{name}.json", metrics)
 

@@ -10,7 +10,8 @@ smoothed over recent windows with an exponential moving average::
     smoothed_t = smoothing * smoothed_(t-1) + (1 - smoothing) * p_t
 
 so with ``smoothing=0.5`` and a 1 s hop an update's weight halves every second. A
-window whose RMS level is below ``silence_dbfs`` is flagged ``silent`` and gets no
+window without a signal, by the rule files are judged by (:class:`muzo_lib.audio.SignalStats`:
+under -80 dBFS peak or -100 dBFS RMS once DC is removed), is flagged ``silent`` and gets no
 genre (a stream of silence never gets a confident answer); the average restarts after it.
 
 Sources for ``muzo listen`` are generators of ``(chunk, rate)``: :func:`pcm_chunks`
@@ -32,6 +33,8 @@ from typing import BinaryIO, Iterable, Iterator
 
 import numpy as np
 
+from .audio import signal_problem
+
 #: Lowest and highest input rates accepted, Hz.
 MIN_RATE, MAX_RATE = 4000, 384000
 
@@ -52,7 +55,6 @@ class StreamingClassifier:
         hop_seconds: stream time between updates, s.
         smoothing: weight of the past in the moving average, in ``[0, 1)`` (0: none).
         top_k: genres listed per update.
-        silence_dbfs: RMS level (dB re full scale) under which a window counts as silent.
 
     Each update is a dict: ``time_s`` (stream time at the window's end, s), ``window_s``
     (audio it covers, s), ``genre``, ``confidence``, ``top_k`` (list of ``(genre, p)``) and
@@ -61,7 +63,7 @@ class StreamingClassifier:
     """
 
     def __init__(self, model, input_rate: int | None = None, window_seconds: float | None = None,
-                 hop_seconds: float = 1.0, smoothing: float = 0.5, top_k: int = 3, silence_dbfs: float = -60.0):
+                 hop_seconds: float = 1.0, smoothing: float = 0.5, top_k: int = 3):
         self.model = model
         self.sample_rate = int(model.sample_rate)
         self.input_rate = int(input_rate or self.sample_rate)
@@ -75,7 +77,7 @@ class StreamingClassifier:
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1, got {top_k}")
         self.window_seconds, self.hop_seconds = float(window_seconds), float(hop_seconds)
-        self.smoothing, self.top_k, self.silence_dbfs = float(smoothing), int(top_k), float(silence_dbfs)
+        self.smoothing, self.top_k = float(smoothing), int(top_k)
         self.window = max(1, int(round(self.window_seconds * self.sample_rate)))
         self.hop = max(1, int(round(self.hop_seconds * self.sample_rate)))
         self._resampler = None
@@ -166,7 +168,8 @@ class StreamingClassifier:
         rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if len(y) else 0.0
         rms_dbfs = 20 * np.log10(max(rms, 1e-10))
         out = {"time_s": self.received / self.sample_rate, "window_s": len(y) / self.sample_rate,
-               "silent": bool(rms_dbfs < self.silence_dbfs), "rms_dbfs": round(float(rms_dbfs), 1)}
+               "silent": signal_problem(y, self.sample_rate, min_seconds=0.0) is not None,
+               "rms_dbfs": round(float(rms_dbfs), 1)}
         if out["silent"]:
             self._smoothed = self._smoothed_sub = None
             out |= {"genre": None, "confidence": None, "top_k": None, "probabilities": None, "raw_genre": None,

@@ -80,3 +80,55 @@ def test_a_damaged_entry_is_rebuilt_not_fatal(tmp_path, damage):
     np.testing.assert_array_equal(np.load(cache.path_for(path)), good)  # and the entry is whole again
     cache.path_for(path).write_bytes(damage)
     np.testing.assert_array_equal(cache.load(path), good)
+
+
+# ---------------------------------------------------------------- one rule for every per-track cache
+
+def _logmel_cache(folder):
+    return LogMelCache(folder, MelConfig(n_mels=32))
+
+
+def _feature_cache(folder):
+    from muzo_lib.features import AudioFeatureExtractor, FeatureCache
+    return FeatureCache(folder, AudioFeatureExtractor(extras=False))
+
+
+def _embedding_cache(folder):
+    from muzo_lib.pretrained.embeddings import EmbeddingCache, EmbeddingConfig
+    return EmbeddingCache(folder, EmbeddingConfig(precision="float32"))
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    return np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("make", [_logmel_cache, _feature_cache, _embedding_cache], ids=["logmel", "features", "embeddings"])
+@pytest.mark.parametrize("damage", [b"", b"PK\x03\x04 half a zip", b"\x93NUMPY garbage", b"{\"tempo\": "])
+def test_every_cache_deletes_recomputes_and_counts_a_damaged_entry(tmp_path, make, damage, caplog):
+    from muzo_lib.cache import TrackCache
+
+    path = write(tmp_path / "a.wav", tone(3.5))
+    cache = make(tmp_path / "cache")
+    assert isinstance(cache, TrackCache)
+    good = cache.load(path)
+    cache.path_for(path).write_bytes(damage)
+    with caplog.at_level("WARNING", logger="muzo"):
+        values, errors = cache.build([path], progress=False)
+    assert errors == {} and _same(values[str(path)], good)
+    assert cache.damaged == [str(path)] and len(caplog.records) == 1
+    assert _same(cache.read(cache.path_for(path)), good)            # the entry is whole again
+    cache.path_for(path).write_bytes(damage)
+    assert _same(cache.load(path), good) and cache.damaged == [str(path)] * 2
+
+
+@pytest.mark.parametrize("make", [_logmel_cache, _feature_cache], ids=["logmel", "features"])
+def test_every_cache_reports_a_failing_track_and_a_missing_file_and_keeps_going(tmp_path, make):
+    good = write(tmp_path / "a.wav", tone(3.5))
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF not audio")
+    values, errors = make(tmp_path / "cache").build([bad, good, tmp_path / "gone.wav"], n_jobs=2, progress=False)
+    assert list(values) == [str(good)]
+    assert list(errors) == [str(bad), str(tmp_path / "gone.wav")]
+    assert errors[str(tmp_path / "gone.wav")] == "cannot read file (No such file or directory)"

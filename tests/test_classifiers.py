@@ -1,5 +1,7 @@
 """The seed's API: its README examples run as written (``src.`` -> ``muzo_lib.``, tiny
 settings), plus saving, loading, prediction of good and bad files, and train_on_run."""
+import json
+
 import numpy as np
 import pytest
 from helpers import accuracy_of, tiny_dataset
@@ -189,9 +191,12 @@ def test_train_on_run_saves_checkpoint_and_metrics(tmp_path):
     out = train_on_run(run, "cnn", "cnn", MelConfig(n_mels=32),
                        TrainConfig(epochs=1, segment_seconds=1.0, progress=False, verbose=False),
                        model_options={"channels": (4, 8, 8, 8)})
-    assert out["checkpoint_path"].is_file()
+    assert out.checkpoint_path.is_file()
     metrics = load_metrics(run.run_dir)["cnn"]
     assert metrics["accuracy"] == pytest.approx(accuracy_of(metrics["test_confusion"]))
     assert metrics["n"] == len(run.subset("test")) == np.sum(metrics["test_confusion"])
-    classifier = CNNMusicClassifier(verbose=False).load_model(out["checkpoint_path"])
+    assert set(out.record) == set(metrics) and out.metrics_path == run.run_dir / "metrics" / "cnn.json"
+    assert out.test["metrics"]["confusion"] == metrics["test_confusion"]   # the split's scores, apart from the record
+    assert json.loads(json.dumps(out.to_dict()))["training"]["epochs_trained"] == out.training.epochs_trained == 1
+    classifier = CNNMusicClassifier(verbose=False).load_model(out.checkpoint_path)
     assert classifier.classes_ == run.classes

@@ -127,9 +127,10 @@ def test_a_cross_validation_record_reaches_the_summary(tmp_path):
     cv = cross_validate(run, "rf", k=3, progress=False, rf_params={"n_estimators": 20, "n_jobs": 1})
     saved = json.loads(save_cv_metrics(run.run_dir, "random_forest", cv_record(cv, "02_x.ipynb")).read_text())
     assert saved["n"] == 12 and saved["k"] == 3 and sum(f["n"] for f in saved["per_fold"]) == 12
-    assert cv_lines(saved, "RF")[0].startswith(f"RF, 3-fold cross-validation: accuracy % {cv['accuracy']:.1f} [")
+    assert saved["architecture"] == "rf" and saved["accuracy_ci"] == list(cv.accuracy_ci)
+    assert cv_lines(saved, "RF") == cv_lines(cv, "RF")
     table = "\n".join(_cross_validation_table(run.run_dir))
-    assert f"| random_forest | {cv['accuracy']:.1f} [" in table and "| 12 | 3 |" in table
+    assert f"| random_forest | {cv.accuracy:.1f} [" in table and "| 12 | 3 |" in table
 
 
 @pytest.mark.slow

@@ -48,11 +48,11 @@ def test_cross_validation_predicts_every_track_once(tmp_path, architecture):
                         train_config=course_train_config(epochs=1, segment_seconds=1.0, progress=False, verbose=False),
                         mel_config=MelConfig(n_mels=32), model_options=None if architecture == "rf" else
                         {"channels": (4, 8, 8, 8)}, progress=False, log=lines.append)
-    predictions = cv["predictions"]
-    assert sorted(predictions.track_id) == sorted(run.tracks.track_id) and cv["n"] == len(run.tracks) == 18
-    assert len(lines) == 3 and [f["fold"] for f in cv["per_fold"]] == [0, 1, 2]
-    assert cv["accuracy"] == pytest.approx(100 * np.mean(predictions.genre == predictions.predicted))
-    assert cv["accuracy_ci"][0] <= cv["accuracy"] <= cv["accuracy_ci"][1]
+    predictions = cv.predictions
+    assert sorted(predictions.track_id) == sorted(run.tracks.track_id) and cv.n == len(run.tracks) == 18
+    assert len(lines) == 3 and [f["fold"] for f in cv.per_fold] == [0, 1, 2] and cv.model == architecture
+    assert cv.accuracy == pytest.approx(100 * np.mean(predictions.genre == predictions.predicted))
+    assert cv.accuracy_ci[0] <= cv.accuracy <= cv.accuracy_ci[1]
     assert np.allclose(predictions[run.classes].sum(axis=1), 1, atol=1e-5)
 
 
@@ -66,10 +66,10 @@ def test_a_later_notebook_reuses_the_course_network_only_when_every_setting_matc
     if importlib.util.find_spec("tensorboard"):                              # the run folder's event files
         assert list((run.run_dir / "tensorboard" / "cnn").glob("events.out.tfevents.*"))
     reused = reuse_course_network(run, "cnn", mel, cfg)
-    assert reused["checkpoint_path"] == trained["checkpoint_path"] and "result" not in reused
-    np.testing.assert_allclose(reused["test"]["track_probs"], trained["test"]["track_probs"], atol=1e-4)
-    assert list(reused["test"]["predictions"]) == list(trained["test"]["predictions"])
-    assert reused["metrics"]["accuracy"] == trained["metrics"]["accuracy"]
+    assert reused.checkpoint_path == trained.checkpoint_path and reused.training is None
+    np.testing.assert_allclose(reused.test["track_probs"], trained.test["track_probs"], atol=1e-4)
+    assert list(reused.test["predictions"]) == list(trained.test["predictions"])
+    assert reused.record["accuracy"] == trained.record["accuracy"]
     assert reuse_course_network(run, "cnn", mel, replace(cfg, epochs=2)) is None   # other settings: train again
     assert reuse_course_network(run, "cnn", mel, cfg, seed=1) is None
     assert reuse_course_network(run, "cnn", MelConfig(n_mels=16), cfg) is None

@@ -1,4 +1,6 @@
 """Scores and their uncertainty: bootstrap intervals, paired differences, the printed form."""
+import json
+
 import numpy as np
 import pytest
 from sklearn.metrics import f1_score
@@ -52,3 +54,26 @@ def test_paired_difference_tells_a_real_gap_from_noise():
 
 def test_format_score_reads_like_the_style_guide():
     assert format_score(72.22, (55.0, 86.11), 18) == "72.2 [55.0, 86.1] on 18 tracks"
+
+
+def test_a_cross_validation_result_scores_its_rows_one_way_and_serialises():
+    from muzo_lib.evaluation import CVResult
+
+    classes = ["a", "b"]
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7], [0.8, 0.2], [0.4, 0.6]])
+    genres = ["a", "b", "b", "b", "a", "a"]
+    cv = CVResult.from_predictions("m", classes, ["t0", "t1", "t2", "t3", "t4", "t5"], genres, probabilities,
+                                   [0, 0, 0, 1, 1, 1], seed=3, protocol="two folds")
+    y_true, y_pred = [0, 1, 1, 1, 0, 0], [0, 1, 0, 1, 0, 1]
+    assert cv.accuracy == pytest.approx(100 * 4 / 6) and cv.n == 6 and cv.k == 2
+    assert cv.accuracy_ci == metric_intervals(y_true, y_pred, 2, seed=3)["accuracy"]
+    assert cv.per_fold == [{"fold": 0, "n": 3, "accuracy": pytest.approx(200 / 3)},
+                           {"fold": 1, "n": 3, "accuracy": pytest.approx(200 / 3)}]
+    assert list(cv.predicted) == ["a", "b", "a", "b", "a", "b"] and cv.fold_accuracy == [cv.per_fold[0]["accuracy"]] * 2
+    saved = json.loads(json.dumps(cv.to_dict()))
+    assert saved["accuracy_ci"] == list(cv.accuracy_ci) and saved["k"] == 2 and len(saved["predictions"]) == 6
+    assert saved["predictions"][2] == {"track_id": "t2", "genre": "b", "fold": 0, "predicted": "a",
+                                       "probabilities": [0.6, 0.4]}
+    flipped = cv.aligned(["t5", "t4", "t3", "t2", "t1", "t0"])
+    assert list(flipped.genres) == genres[::-1] and flipped.probabilities[0].tolist() == [0.4, 0.6]
+    assert flipped.accuracy == cv.accuracy and list(flipped.predictions.track_id) == ["t5", "t4", "t3", "t2", "t1", "t0"]

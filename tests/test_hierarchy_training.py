@@ -31,21 +31,21 @@ def two_level(tmp_path_factory):
 
 def test_two_heads_train_through_fit_and_the_file_carries_the_class_tree(two_level):
     run, out = two_level
-    ckpt = load_checkpoint(out["checkpoint_path"])
+    ckpt = load_checkpoint(out.checkpoint_path)
     assert ckpt.classes == ["jazz", "pop", "rock", "jazz/classic", "jazz/swing", "rock/classic", "rock/punk"]
     assert ckpt.extra["class_tree"]["subgenres"] == ckpt.classes[3:] and ckpt.extra["subgenre_weight"] == 1.0
-    history = out["result"].history
+    history = out.training.history
     assert history["train_loss"][-1] < history["train_loss"][0]  # the two-level loss goes down
-    levels = out["metrics"]["levels"]
+    levels = out.record["levels"]
     assert set(levels["decoders"]) == {"independent", "marginal", "top-down"} and levels["decoder"] == "top-down"
     top = levels["decoders"]["top-down"]["scores"]
-    assert top["genre"]["value"] == pytest.approx(out["metrics"]["accuracy"])  # top-down keeps the genre head's answer
+    assert top["genre"]["value"] == pytest.approx(out.record["accuracy"])  # top-down keeps the genre head's answer
     assert top["genre"]["n"] == len(run.subset("test")) and top["subgenre"]["n"] == (run.subset("test").subgenre != "").sum()
 
 
 def test_prediction_is_consistent_and_genre_level_callers_see_genres(two_level):
     run, out = two_level
-    model = load_model(out["checkpoint_path"], device="cpu")
+    model = load_model(out.checkpoint_path, device="cpu")
     assert model.classes == ["jazz", "pop", "rock"] and len(model.tree.subgenres) == 4
     results = predict_files(model, expand_inputs([run.data_dir]), top_k=2, progress=False)
     assert all(r.ok for r in results)
@@ -65,8 +65,8 @@ def test_genre_only_models_are_unchanged_and_levels_need_subgenres(tmp_path):
     with pytest.raises(ValueError, match="needs subgenres"):
         train_on_run(run, "x", "cnn", MEL, TrainConfig(**{**FAST, "epochs": 1}), levels="both")
     out = train_on_run(run, "flat", "cnn", MEL, TrainConfig(**{**FAST, "epochs": 1}), model_options={"channels": (4, 4, 4, 4)})
-    model = load_model(out["checkpoint_path"], device="cpu")
-    assert model.tree is None and "levels" not in out["metrics"]
+    model = load_model(out.checkpoint_path, device="cpu")
+    assert model.tree is None and "levels" not in out.record
     result = predict_files(model, expand_inputs([run.data_dir / "rock"]), progress=False)[0]
     assert result.subgenre is None and result.to_dict()["subgenre_confidence"] is None
 
@@ -101,7 +101,7 @@ def test_the_seed_api_loads_a_two_level_file_and_reports_the_subgenre(two_level,
     from muzo_lib.classifiers import CNNMusicClassifier
 
     run, out = two_level
-    classifier = CNNMusicClassifier(verbose=False, device="cpu").load_model(out["checkpoint_path"])
+    classifier = CNNMusicClassifier(verbose=False, device="cpu").load_model(out.checkpoint_path)
     assert classifier.classes_ == ["jazz", "pop", "rock"]
     path = str(run.subset("test").path.iloc[0])
     predicted = classifier.predict(path)["predictions"]
@@ -118,9 +118,9 @@ def test_the_hybrid_trains_both_levels_through_the_same_engine(two_level):
     run, _ = two_level
     out = train_on_run(run, "hybrid2", "hybrid", MEL, TrainConfig(**{**FAST, "epochs": 1}), seed=0, levels="both",
                        subgenre_weight=0.5, model_options={"channels": (4, 4, 8), "rnn_hidden": 8, "dense": 8})
-    model = load_model(out["checkpoint_path"], device="cpu")
+    model = load_model(out.checkpoint_path, device="cpu")
     assert model.kind == "hybrid" and model.tree.subgenres == ("jazz/classic", "jazz/swing", "rock/classic", "rock/punk")
-    assert out["metrics"]["levels"]["subgenre_weight"] == 0.5
+    assert out.record["levels"]["subgenre_weight"] == 0.5
     result = predict_files(model, expand_inputs([run.data_dir / "jazz" / "swing"]), progress=False)[0]
     assert result.subgenre is None if result.genre == "pop" else result.subgenre in {"classic", "swing", "punk"}
 
@@ -132,7 +132,7 @@ def test_a_live_stream_reports_the_subgenre_of_a_two_level_model(two_level):
     from muzo_lib.streaming import StreamingClassifier
 
     run, out = two_level
-    model = load_model(out["checkpoint_path"], device="cpu")
+    model = load_model(out.checkpoint_path, device="cpu")
     # a file the (tiny) model places in a genre that has subgenres: the stream must then name one
     files = predict_files(model, run.tracks[run.tracks.subgenre != ""].path.tolist(), progress=False)
     y = load_audio(next(p.path for p in files if p.subgenre is not None), 22050)
@@ -151,9 +151,9 @@ def test_a_trained_two_level_network_exports_to_onnx_and_predicts_the_same(two_l
     from muzo_lib.prediction import NetworkPredictor
 
     run, out = two_level
-    path = export_onnx(out["checkpoint_path"], tmp_path / "m.onnx")
+    path = export_onnx(out.checkpoint_path, tmp_path / "m.onnx")
     onnx_model = load_model(path)
-    torch_model = NetworkPredictor(load_checkpoint(out["checkpoint_path"]), device="cpu", precision=False)
+    torch_model = NetworkPredictor(load_checkpoint(out.checkpoint_path), device="cpu", precision=False)
     assert onnx_model.tree == torch_model.tree and onnx_model.decoder == torch_model.decoder
     files = list(run.tracks.path[:6])
     got, expected = predict_files(onnx_model, files, progress=False), predict_files(torch_model, files, progress=False)

@@ -230,3 +230,13 @@ def test_model_kind_is_read_from_content_not_name(cnn_path, tmp_path):
 
     renamed = shutil.copy(cnn_path, tmp_path / "actually_a_network.skops")
     assert isinstance(load_model(renamed, device="cpu"), NetworkPredictor)
+
+
+def test_a_relative_model_path_is_taken_from_the_current_directory(tmp_path, monkeypatch):
+    """What load_model's docstring says: the current directory, not the project root."""
+    from muzo_lib.prediction import ModelLoadError, load_model
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "here.pt").write_bytes(b"not a model")
+    with pytest.raises(ModelLoadError):                      # found here (and refused), not "no such file"
+        load_model("here.pt")

@@ -296,23 +296,33 @@ def test_cross_validation_never_predicts_a_track_with_a_model_that_saw_it():
     rng.shuffle(genres)
     tracks = pd.DataFrame({"track_id": range(60), "genre": genres, "artist": ""})
     result = cross_validate(X, genres, ["a", "b", "c"], cv_folds(tracks, 5), KNeighborsClassifier(1))
-    assert result["n"] == 60 and result["accuracy"] < 60
-    assert result["probabilities"].shape == (60, 3) and len(result["fold_accuracy"]) == 5
+    assert result.n == 60 and result.accuracy < 60
+    assert result.probabilities.shape == (60, 3) and len(result.fold_accuracy) == 5
 
 
 # ---------------------------------------------------------------- baselines on the same folds
 
-def test_network_cross_validation_predicts_every_track_once(tmp_path):
+def test_network_and_embedding_cross_validations_return_one_result_on_the_same_folds(tmp_path):
+    from muzo_lib.course_models import cross_validate as cross_validate_run
+    from muzo_lib.evaluation import CVResult
     from muzo_lib.spectrogram import MelConfig
     from muzo_lib.training import TrainConfig
-    from muzo_lib.transfer_experiments import cross_validate_network, handmade_baseline
+    from muzo_lib.transfer_experiments import handmade_baseline
 
     run = fake_run(tmp_path, n_per_genre=4)
     fold = cv_folds(run.tracks, 2)
     config = TrainConfig(epochs=1, crops_per_track=1, batch_size=8, progress=False, verbose=False)
-    result = cross_validate_network(run, fold, "cnn", MelConfig(n_mels=32), config)
-    assert result["n"] == len(run.tracks) and len(result["fold_accuracy"]) == 2
-    np.testing.assert_allclose(result["probabilities"].sum(1), 1.0, rtol=1e-4)
+    network = cross_validate_run(run, "cnn", mel_config=MelConfig(n_mels=32), train_config=config, progress=False,
+                                 folds=fold)
+    X = np.random.default_rng(0).normal(size=(len(run.tracks), 4))
+    table = cross_validate(X, run.tracks.genre, run.classes, fold, KNeighborsClassifier(1), "knn", run.tracks.track_id)
+    assert isinstance(network, CVResult) and isinstance(table, CVResult)
+    assert network.n == table.n == len(run.tracks) and network.k == table.k == 2
+    np.testing.assert_allclose(network.probabilities.sum(1), 1.0, rtol=1e-4)
+    lined_up = network.aligned(run.tracks.track_id)        # rows track by track, to pair with `table`
+    assert list(lined_up.track_ids) == list(table.track_ids)
+    assert list(lined_up.fold) == list(fold) and list(lined_up.genres) == list(run.tracks.genre)
+    assert set(network.to_dict()) == set(table.to_dict())
     with pytest.raises(ValueError, match="unknown baseline"):
         handmade_baseline("svm")
 

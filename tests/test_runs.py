@@ -134,3 +134,58 @@ def test_default_train_run_dir_is_outside_any_checkout(tmp_path, monkeypatch):
     a = default_train_run_dir(tmp_path / "data", tmp_path / "models" / "cnn.pt")
     assert a.parent == tmp_path / "cache" / "muzo" / "runs" and a.name.startswith("cnn-")
     assert default_train_run_dir(tmp_path / "other", tmp_path / "models" / "cnn.pt") != a
+
+
+def _break_after_scan(run, n: int = 1) -> list[str]:
+    """Make ``n`` of a scanned run's files undecodable (the scan had accepted them)."""
+    broken = list(run.tracks.track_id[:n])
+    for path in run.tracks.path[:n]:
+        Path(path).write_bytes(b"RIFF no longer audio")
+    return broken
+
+
+def test_a_track_that_fails_its_log_mel_is_dropped_and_reported(tmp_path, caplog):
+    run = prepare_run(tiny_dataset(tmp_path / "data", per_genre=3), tmp_path / "run")
+    broken = _break_after_scan(run)
+    with caplog.at_level("WARNING", logger="muzo"):
+        mels = run.logmels(progress=False)
+    assert broken[0] not in mels and len(mels) == len(run.tracks) == 8
+    assert broken[0] not in set(run.tracks.track_id)
+    row = run.manifest[run.manifest.track_id == broken[0]].iloc[0]
+    assert row.status == "skipped" and row.reason.startswith("log-mels: ")
+    assert any(line.startswith(f"skipped {row.path}: log-mels: ") for line in run.skipped())
+    assert [r.levelname for r in caplog.records] == ["WARNING"] and broken[0] in caplog.records[0].getMessage()
+
+
+def test_a_track_that_fails_its_embedding_is_dropped_and_reported(tmp_path, caplog):
+    from muzo_lib.pretrained.embeddings import EmbeddingConfig, run_embeddings
+
+    run = prepare_run(tiny_dataset(tmp_path / "data", per_genre=2, seconds=3.0), tmp_path / "run")
+    broken = _break_after_scan(run)
+    with caplog.at_level("WARNING", logger="muzo"):
+        outputs = run_embeddings(run, EmbeddingConfig(precision="float32"), progress=False)
+    assert set(outputs) == set(run.tracks.track_id) and broken[0] not in outputs and len(outputs) == 5
+    row = run.manifest[run.manifest.track_id == broken[0]].iloc[0]
+    assert row.status == "skipped" and row.reason.startswith("musicnn embeddings: ")
+    assert len(caplog.records) == 1
+
+
+def test_drop_tracks_ignores_paths_the_run_does_not_hold(tmp_path, caplog):
+    run = prepare_run(tiny_dataset(tmp_path / "data", per_genre=3), tmp_path / "run")
+    with caplog.at_level("WARNING", logger="muzo"):
+        assert run.drop_tracks({}, "x") == [] and run.drop_tracks({"/elsewhere.wav": "gone"}, "x") == []
+    assert len(run.tracks) == 9 and caplog.records == []
+
+
+def test_every_metrics_file_starts_with_the_same_score_keys():
+    from muzo_lib.runs import SCORE_KEYS, score_record
+
+    scores = {"accuracy": 75.0, "macro_f1": 70.0, "accuracy_ci": (50.0, 100.0), "macro_f1_ci": (40.0, 90.0), "n": 4,
+              "per_class": {}}
+    record = score_record("rf", scores, seed=3)
+    assert tuple(record)[:len(SCORE_KEYS)] == SCORE_KEYS and record["seed"] == 3 and "per_class" not in record
+    assert record["accuracy_ci"] == [50.0, 100.0] and (record["split"], record["level"]) == ("test", "track")
+    empty = score_record("cnn", None)
+    assert empty["accuracy"] is None and empty["accuracy_ci"] is None and empty["n"] == 0
+    with pytest.raises(ValueError, match="score keys"):
+        score_record("x", scores, n=5)

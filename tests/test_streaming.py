@@ -90,9 +90,10 @@ def test_input_at_another_rate_is_resampled_once_incrementally():
 
 def test_smoothing_is_an_exponential_moving_average_and_silence_gets_no_genre():
     model = Recorder()
-    stream = StreamingClassifier(model, window_seconds=0.5, hop_seconds=0.5, smoothing=0.5, silence_dbfs=-60)
-    loud_low = np.full(SR // 2, -0.3, np.float32)                          # model says a: [0.9, 0.1]
-    loud_high = np.full(SR // 2, 0.3, np.float32)                          # model says b: [0.2, 0.8]
+    stream = StreamingClassifier(model, window_seconds=0.5, hop_seconds=0.5, smoothing=0.5)
+    wave = 0.1 * np.sin(2 * np.pi * 440 * np.arange(SR // 2) / SR).astype(np.float32)
+    loud_low = wave - 0.3                                                   # model says a: [0.9, 0.1]
+    loud_high = wave + 0.3                                                  # model says b: [0.2, 0.8]
     u = stream.push(loud_low) + stream.push(loud_high) + stream.push(loud_high)
     assert [x["probabilities"]["a"] for x in u] == pytest.approx([0.9, 0.55, 0.375])
     assert [x["genre"] for x in u] == ["a", "a", "b"] and [x["raw_genre"] for x in u] == ["a", "b", "b"]
@@ -100,6 +101,20 @@ def test_smoothing_is_an_exponential_moving_average_and_silence_gets_no_genre():
     assert silent["silent"] and silent["genre"] is None and silent["confidence"] is None
     after = stream.push(loud_low)[0]                                        # the average restarts after silence
     assert after["probabilities"]["a"] == pytest.approx(0.9) and not after["silent"]
+
+
+@pytest.mark.parametrize("level", [0.0, 3e-5, 1e-4, 1e-3, 0.1])
+@pytest.mark.parametrize("dc", [0.0, 0.3])
+def test_a_window_is_silent_exactly_when_a_file_would_be(level, dc):
+    """One silence rule: the stream asks SignalStats, as the dataset scan and prediction do
+    (a -80 dBFS tone is music played softly; a DC offset alone is no signal)."""
+    from muzo_lib.audio import signal_problem
+
+    y = (dc + level * np.sqrt(2) * np.sin(2 * np.pi * 440 * np.arange(SR // 2) / SR)).astype(np.float32)
+    update = StreamingClassifier(Recorder(), window_seconds=0.5, hop_seconds=0.5).push(y)[0]
+    assert update["silent"] == (signal_problem(y, SR) is not None)
+    assert update["silent"] == (level < 1e-4)                          # -80 dBFS: SignalStats' threshold
+    assert (update["genre"] is None) == update["silent"]
 
 
 def test_a_stream_shorter_than_a_window_still_gets_one_answer_at_the_end():

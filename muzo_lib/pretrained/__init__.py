@@ -1,7 +1,7 @@
 """Pretrained networks: musicnn in PyTorch, its embeddings, and classifiers trained on them.
 
-Imports flow one way: tf_checkpoint -> musicnn -> embeddings -> classifier. The comparisons
-with models trained from scratch (notebook 05) are in :mod:`muzo_lib.transfer_experiments`.
+Imports flow one way: tf_checkpoint -> musicnn -> embeddings -> classifier. Notebook 05's
+hand-made-feature baselines are in :mod:`muzo_lib.transfer_experiments`.
 The names below load their module on first use (as in :mod:`muzo_lib`).
 
 Example:

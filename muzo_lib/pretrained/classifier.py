@@ -28,7 +28,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ..evaluation import classification_metrics, metric_intervals
+from ..evaluation import CVResult, classification_metrics, metric_intervals
 from ..predictor import PredictorBase
 from ..skops_files import holds_format, load_skops, save_skops
 from .embeddings import LAYERS, SAMPLE_RATE, Embedder, EmbeddingConfig, run_embeddings, track_features
@@ -268,7 +268,7 @@ def train_embedding_model(run, name: str = "musicnn", config: EmbeddingConfig | 
         dict with ``model``, ``metrics`` (what the JSON holds), ``valid`` and ``test``
         (:func:`~muzo_lib.evaluation.classification_metrics` dicts), ``model_path``, ``metrics_path``.
     """
-    from ..runs import save_metrics
+    from ..runs import save_metrics, score_record
 
     config = config or EmbeddingConfig()
     start = time.perf_counter()
@@ -289,14 +289,12 @@ def train_embedding_model(run, name: str = "musicnn", config: EmbeddingConfig | 
         predicted = model.predict(X[rows]) if rows.any() else np.array([], dtype=object)
         scores[part] = track_scores(genres[rows], predicted, run.classes)
     test = scores["test"]
-    metrics = {"model": name, "architecture": "musicnn", "accuracy": test["accuracy"], "macro_f1": test["macro_f1"],
-               "accuracy_interval": test["accuracy_interval"], "n": test["n"],
-               "accuracy_ci": test["accuracy_ci"], "macro_f1_ci": test["macro_f1_ci"],
-               "valid_accuracy": scores["valid"]["accuracy"], "split": "test", "level": "track",
-               "head": head, "C": C, "layer": layer, "embedding": config.to_dict(),
-               "embedding_dims": int(X.shape[1]), "classes": run.classes, "n_train": int((split == "train").sum()),
-               "embedding_time_s": embed_seconds, "training_time_s": fit_seconds,
-               "test_per_class": test["per_class"], "test_confusion": test["confusion"], "seed": seed}
+    metrics = score_record(name, test, architecture="musicnn", accuracy_interval=test["accuracy_interval"],
+                           valid_accuracy=scores["valid"]["accuracy"], head=head, C=C, layer=layer,
+                           embedding=config.to_dict(), embedding_dims=int(X.shape[1]), classes=run.classes,
+                           n_train=int((split == "train").sum()), embedding_time_s=embed_seconds,
+                           training_time_s=fit_seconds, test_per_class=test["per_class"],
+                           test_confusion=test["confusion"], seed=seed)
     model_path = metrics_path = None
     if save:
         model_path = model.save_model(run.run_dir / "models" / f"{name}.skops")
@@ -310,52 +308,59 @@ def cv_folds(tracks, folds: int = 5, group_by: str = "track", seed: int = 0) -> 
     fold maker (:func:`muzo_lib.splits.grouped_folds`), stratified by genre, grouped by
     ``"track"`` or ``"artist"`` (a genre held by one artist is then never seen in training
     when it is tested) or ``"auto"``."""
+    return _folds(tracks, folds, group_by, seed)[0]
+
+
+def _folds(tracks, folds: int, group_by: str, seed: int) -> tuple[np.ndarray, str]:
+    """:func:`cv_folds` and the protocol in words (:attr:`muzo_lib.splits.SplitInfo.note`)."""
     from ..splits import grouped_folds
 
-    by_id = grouped_folds(tracks, k=folds, seed=seed, group_by=group_by)[0].set_index("track_id").fold
-    return by_id.loc[tracks.track_id].to_numpy()
+    table, info = grouped_folds(tracks, k=folds, seed=seed, group_by=group_by)
+    return table.set_index("track_id").fold.loc[tracks.track_id].to_numpy(), info.note
 
 
-def cross_validate(X: np.ndarray, genres, classes: list[str], fold: np.ndarray, estimator=None) -> dict:
+def cross_validate(X: np.ndarray, genres, classes: list[str], fold: np.ndarray, estimator=None,
+                   model: str = "", track_ids=None, protocol: str = "", settings: dict | None = None) -> CVResult:
     """Out-of-fold predictions of ``estimator`` (default :class:`EmbeddingClassifier`) on any feature matrix.
 
     For fold ``k`` a fresh clone is fitted on the rows whose ``fold != k`` and predicts the
     rows ``fold == k``, so every track is predicted once by a model that never saw it.
 
     Returns:
-        dict with ``predicted`` (genre per row), ``probabilities`` (rows x ``classes``),
-        ``fold`` and the scores of :func:`track_scores` (``accuracy``, ``accuracy_interval``,
-        ``macro_f1``, ``n``, ``per_class``, ``confusion``) plus ``fold_accuracy`` (per fold).
+        a :class:`~muzo_lib.evaluation.CVResult`, rows in the order of ``X`` (``track_ids``:
+        default ``0..n-1``), intervals bootstrapped with seed 0.
     """
     X, genres = np.asarray(X), np.asarray(genres)
     estimator = estimator if estimator is not None else EmbeddingClassifier()
     probabilities = np.zeros((len(X), len(classes)))
     for k in np.unique(fold):
-        model = clone(estimator).fit(X[fold != k], genres[fold != k])
-        columns = [classes.index(str(c)) for c in model.classes_]
-        probabilities[np.ix_(fold == k, columns)] = model.predict_proba(X[fold == k])
-    predicted = np.asarray(classes, dtype=object)[probabilities.argmax(axis=1)]
-    per_fold = [float(100 * np.mean(predicted[fold == k] == genres[fold == k])) for k in np.unique(fold)]
-    return {"predicted": predicted, "probabilities": probabilities, "fold": fold, "fold_accuracy": per_fold,
-            **track_scores(genres, predicted, classes)}
+        fitted = clone(estimator).fit(X[fold != k], genres[fold != k])
+        columns = [classes.index(str(c)) for c in fitted.classes_]
+        probabilities[np.ix_(fold == k, columns)] = fitted.predict_proba(X[fold == k])
+    return CVResult.from_predictions(model or type(estimator).__name__, classes,
+                                     np.arange(len(X)) if track_ids is None else track_ids, genres, probabilities,
+                                     fold, protocol=protocol, settings=settings)
 
 
 def cross_validate_embeddings(run, folds: int = 5, group_by: str = "track", config: EmbeddingConfig | None = None,
                               layer: str = "penultimate", head: str = "logreg", C: float = 1.0, seed: int = 0,
-                              progress: bool = True, features: np.ndarray | None = None) -> dict:
+                              progress: bool = True, features: np.ndarray | None = None) -> CVResult:
     """k-fold cross-validation of the embedding classifier over ALL of a run's tracks (its split ignored).
 
     The honest score on a small dataset: every track is predicted once, and the interval
     is over all of them. See :func:`cv_folds` for ``group_by`` and :func:`cross_validate`
-    for the result; ``folds``, ``group_by`` and ``layer`` are added to it.
+    for the result (rows in ``run.tracks`` order); ``folds``, ``group_by`` and ``layer`` are
+    in its ``settings``.
     """
     config = config or EmbeddingConfig()
     X = features if features is not None else run_features(run, config, layer, progress)
-    fold = cv_folds(run.tracks, folds, group_by, seed)
+    fold, protocol = _folds(run.tracks, folds, group_by, seed)
     estimator = EmbeddingClassifier(head=head, C=C, variant=config.variant, layer=layer,
                                     precision=config.precision, random_state=seed)
-    result = cross_validate(X, run.tracks.genre.to_numpy(), run.classes, fold, estimator)
-    return {**result, "folds": folds, "group_by": group_by, "layer": layer}
+    return cross_validate(X, run.tracks.genre.to_numpy(), run.classes, fold, estimator, model="musicnn",
+                          track_ids=run.tracks.track_id.to_numpy(),
+                          protocol=protocol,
+                          settings={"folds": folds, "group_by": group_by, "layer": layer, "head": head, "C": C})
 
 
 def track_scores(genres, predicted, classes: list[str]) -> dict:

@@ -27,8 +27,7 @@ import numpy as np
 import torch
 
 from ..audio import AudioDecodeError, load_audio
-from ..cache import file_identity
-from ..paths import atomic_write
+from ..cache import TrackCache
 from ..progress import progress_bar
 from ..spectrogram import LogMelSpectrogram, MelConfig
 from .musicnn import HOP_LENGTH, N_FFT, N_MELS, PATCH_FRAMES, SAMPLE_RATE, VARIANTS, FoldedMusicnn, load_musicnn
@@ -172,17 +171,24 @@ def track_features(outputs: dict[str, np.ndarray], layer: str = "penultimate") -
     return np.concatenate([np.asarray(outputs[name], dtype=np.float32).mean(0) for name in LAYERS[layer]])
 
 
-class EmbeddingCache:
-    """Per-track musicnn outputs on disk under ``cache_dir/musicnn-<key>/``.
+class EmbeddingCache(TrackCache):
+    """Per-track musicnn outputs on disk under ``cache_dir/musicnn-<key>/``: a
+    :class:`muzo_lib.cache.TrackCache` whose missing tracks decode in threads while the
+    network runs in this one.
 
     Example:
         >>> cache = EmbeddingCache("runs/course/cache", EmbeddingConfig())
         >>> outputs, errors = cache.build(paths)     # cold: decode + network; warm: load
     """
 
+    suffix = ".npz"
+    failures = (AudioDecodeError, OSError, ValueError)
+    workers = 2
+    desc = "musicnn embeddings"
+
     def __init__(self, cache_dir: str | os.PathLike, config: EmbeddingConfig | None = None):
         self.config = config or EmbeddingConfig()
-        self.folder = Path(cache_dir) / f"musicnn-{self.config.variant}-{self.config.key()}"
+        super().__init__(cache_dir, f"musicnn-{self.config.variant}-{self.config.key()}")
         self._embedder = None
 
     @property
@@ -191,86 +197,41 @@ class EmbeddingCache:
             self._embedder = Embedder(self.config)
         return self._embedder
 
-    def path_for(self, audio_path: str | os.PathLike) -> Path:
-        return self.folder / f"{Path(audio_path).stem}-{file_identity(audio_path)}.npz"
-
     def _decode(self, audio_path) -> torch.Tensor:
         return self.embedder.patches(load_audio(audio_path, SAMPLE_RATE, duration=self.config.duration))
 
-    def _store(self, audio_path, patches: torch.Tensor) -> dict[str, np.ndarray]:
-        outputs = self.embedder.run(patches)
-        atomic_write(self.path_for(audio_path), lambda tmp: _save_npz(tmp, outputs))
-        return outputs
+    def compute(self, audio_path: str) -> dict[str, np.ndarray]:
+        return self.embedder.run(self._decode(audio_path))
 
-    def load(self, audio_path: str | os.PathLike) -> dict[str, np.ndarray]:
-        """The track's per-patch outputs (computed and stored on first use).
+    def read(self, target: Path) -> dict[str, np.ndarray]:
+        with np.load(target) as data:
+            return {name: data[name] for name in OUTPUTS}
 
-        Raises:
-            AudioDecodeError: the file cannot be decoded.
-        """
-        target = self.path_for(audio_path)
-        if target.exists():
-            return _load_npz(target)
-        return self._store(audio_path, self._decode(audio_path))
+    def write(self, target: Path, value: dict[str, np.ndarray]) -> None:
+        with open(target, "wb") as f:  # a file object: np.savez would append ".npz" to a name
+            np.savez(f, **value)
 
-    def build(self, paths, progress: bool = True, n_jobs: int | None = None,
-              desc: str = "musicnn embeddings") -> tuple[dict[str, dict], dict[str, str]]:
-        """Load or compute every path's outputs; decoding runs in threads, the network in this one.
-
-        Returns:
-            ``(outputs, errors)``: path -> per-patch outputs for the files that worked, and
-            path -> one-line reason for those that could not be decoded.
-        """
-        outputs, errors, missing = {}, {}, []
-        for path in map(str, paths):
-            try:
-                target = self.path_for(path)
-            except OSError as exc:
-                errors[path] = f"cannot read file ({exc.strerror or exc})"
-                continue
-            if target.exists():
-                outputs[path] = _load_npz(target)
-            else:
-                missing.append(path)
-        if not missing:
-            return outputs, errors
-
+    def fill(self, paths: list[str], n_jobs: int | None, progress: bool, desc: str):
+        """Decode in threads; run the network (one batch of patches per track) and store here."""
         def decode(path):
             try:
                 return path, self._decode(path), None
-            except (AudioDecodeError, OSError, ValueError) as exc:
-                return path, None, str(exc)
+            except self.failures as exc:
+                return path, None, self.reason(exc)
 
-        with ThreadPoolExecutor(max_workers=n_jobs or min(2, os.cpu_count() or 1)) as pool:
-            bar = progress_bar(pool.map(decode, missing), total=len(missing), desc=desc, disable=not progress)
+        with ThreadPoolExecutor(max_workers=n_jobs or min(self.workers, os.cpu_count() or 1)) as pool:
+            bar = progress_bar(pool.map(decode, paths), total=len(paths), desc=desc, disable=not progress)
             for path, patches, error in bar:
-                if error is None:
-                    outputs[path] = self._store(path, patches)
-                else:
-                    errors[path] = error
-        return outputs, errors
+                yield path, (None if error else self.store(path, self.embedder.run(patches))), error
 
 
 def run_embeddings(run, config: EmbeddingConfig | None = None, progress: bool = True) -> dict[str, dict]:
     """track_id -> per-patch musicnn outputs for every usable track of a run (cached in ``run.cache_dir``).
 
-    Tracks that fail to decode are dropped from ``run.tracks`` and marked skipped in its
-    manifest, as :meth:`muzo_lib.runs.RunData.logmels` does.
+    Tracks that fail to decode are dropped and reported (:meth:`muzo_lib.runs.RunData.drop_tracks`),
+    as :meth:`muzo_lib.runs.RunData.logmels` does.
     """
     cache = EmbeddingCache(run.cache_dir, config)
     outputs, errors = cache.build(run.tracks.path, progress=progress)
-    if errors:
-        bad = run.manifest.path.isin(errors)
-        run.manifest.loc[bad, ["status", "reason"]] = [["skipped", errors[p]] for p in run.manifest.path[bad]]
-        run.tracks = run.tracks[~run.tracks.path.isin(errors)].reset_index(drop=True)
+    run.drop_tracks(errors, "musicnn embeddings")
     return {t: outputs[p] for t, p in zip(run.tracks.track_id, run.tracks.path)}
-
-
-def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    with open(path, "wb") as f:  # a file object: np.savez would append ".npz" to a name
-        np.savez(f, **arrays)
-
-
-def _load_npz(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path) as data:
-        return {name: data[name] for name in OUTPUTS}
