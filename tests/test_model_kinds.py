@@ -161,6 +161,6 @@ def test_a_kind_registered_outside_muzo_lib_goes_through_the_course_paths(majori
     assert probs.shape == (len(run.subset("test")), len(run.classes))
     assert (probs.argmax(axis=1) == run.classes.index("rock")).all()
     cv = cross_validate(run, "majority", k=2, seed=0)
-    assert cv["n"] == len(run.tracks) and len(cv["per_fold"]) == 2
-    majority_share = 100 * np.mean(cv["predictions"].predicted == cv["predictions"].genre)
-    assert cv["accuracy"] == pytest.approx(majority_share)
+    assert cv.n == len(run.tracks) and len(cv.per_fold) == 2
+    majority_share = 100 * np.mean(cv.predicted == cv.genres)
+    assert cv.accuracy == pytest.approx(majority_share)
