@@ -65,4 +65,4 @@ def test_cli_help_and_one_line_errors():
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     missing = _muzo("course", "--only", "00", "--data-dir", "/nonexistent/folder", "--name", "t-missing")
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
-    assert "dataset folder not found" in missing.stderr
+    assert "/nonexistent/folder" in missing.stderr and "not found" in missing.stderr   # the folder, and what is wrong
