@@ -230,20 +230,30 @@ def _settings(parameters: dict | None) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in sorted(given.items())) or "the notebooks' defaults"
 
 
+def split_sizes(run_dir: Path) -> dict[str, tuple[int, int]]:
+    """Per side of the run's split (``train``, ``valid``, ``test``): its tracks and its known
+    artists (0 when none is known), from ``split.csv``; empty when the run has no split yet."""
+    import pandas as pd
+
+    split = Path(run_dir) / "split.csv"
+    if not split.is_file():
+        return {}
+    table = pd.read_csv(split, keep_default_na=False, dtype={"artist": str})
+    sizes = {}
+    for side in ("train", "valid", "test"):
+        part = table[table.split == side]
+        sizes[side] = (len(part), int(part.artist.where(part.artist != "", None).nunique()))
+    return sizes
+
+
 def _protocol(run_dir: Path) -> list[str]:
     """How the run split its tracks: the split, and per split how many tracks and artists."""
     import json
 
-    import pandas as pd
-
-    meta, split = run_dir / "dataset.json", run_dir / "split.csv"
-    if not meta.is_file() or not split.is_file():
+    meta, sizes = run_dir / "dataset.json", split_sizes(run_dir)
+    if not meta.is_file() or not sizes:
         return []
     note = json.loads(meta.read_text()).get("split_note", "")
-    table = pd.read_csv(split, keep_default_na=False, dtype={"artist": str})
-    sides = []
-    for side in ("train", "valid", "test"):
-        part = table[table.split == side]
-        artists = part.artist.where(part.artist != "", None).nunique()
-        sides.append(f"{side} {len(part)} tracks" + (f" / {artists} artists" if artists else ""))
+    sides = [f"{side} {tracks} tracks" + (f" / {artists} artists" if artists else "")
+             for side, (tracks, artists) in sizes.items()]
     return [f"Protocol: {note}; " + ", ".join(sides)]

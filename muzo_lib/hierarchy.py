@@ -134,14 +134,38 @@ class ClassTree:
         return lines
 
 
-def check_layout(manifest) -> list[str]:
-    """Problems of a ``<genre>/<subgenre>/<file>`` layout, one line each (the scan keeps every file).
+@dataclass(frozen=True)
+class LayoutProblem:
+    """One thing in a ``<genre>/<subgenre>/<file>`` folder that does not fit (see :func:`layout_problems`).
+
+    Attributes:
+        kind: ``"nested"`` (files deeper than ``<genre>/<subgenre>/<file>``), ``"empty"`` (a
+            subgenre folder with no file), ``"no_audio"`` (a subgenre folder with no usable
+            audio), ``"shared_name"`` (a subgenre name under several genres) or ``"mixed"`` (a
+            genre with tracks both in and outside subgenre folders).
+        where: the folder or name concerned: the first nested track id, ``"genre/subgenre"``,
+            the shared subgenre name, or the mixed genre.
+        genres: the genres a shared subgenre name is used under (empty for the other kinds).
+        count: the files nested too deep (``"nested"``; else 0).
+        line: the one-line report of it.
+    """
+    kind: str
+    where: str
+    line: str
+    genres: tuple[str, ...] = ()
+    count: int = 0
+
+
+def layout_problems(manifest) -> list[LayoutProblem]:
+    """Problems of a ``<genre>/<subgenre>/<file>`` layout, one :class:`LayoutProblem` each
+    (the scan keeps every file).
 
     - a file nested deeper than ``<genre>/<subgenre>/<file>``: its subgenre is the first folder
       below the genre, and the deeper folders are ignored as labels (said here, so nothing is
       lost silently);
     - a subgenre folder that is empty or has no usable audio: it is not a class;
-    - a subgenre name found under two genres: two classes, ``genre/subgenre`` each.
+    - a subgenre name found under two genres: two classes, ``genre/subgenre`` each;
+    - a genre with tracks in and outside subgenre folders: those outside count for the genre only.
 
     Args:
         manifest: from :func:`muzo_lib.datasets.scan_dataset` (``track_id`` is the path
@@ -150,31 +174,44 @@ def check_layout(manifest) -> list[str]:
     """
     from pathlib import Path
 
-    lines = []
+    problems = []
     root = Path(manifest.attrs.get("root") or "")
     if manifest.attrs.get("root") and root.is_dir():
         for folder in sorted(p for p in root.glob("*/*") if p.is_dir() and not p.name.startswith(".")):
             if not any(f.is_file() for f in folder.rglob("*")):
-                lines.append(f"subgenre folder {folder.parent.name}/{folder.name} is empty: not a class")
+                where = f"{folder.parent.name}/{folder.name}"
+                problems.append(LayoutProblem("empty", where, f"subgenre folder {where} is empty: not a class"))
     parts = manifest.track_id.astype(str).str.split("/")
     deep = manifest[parts.map(len) > 3]
     if len(deep):
-        lines.append(f"{len(deep)} file(s) nested deeper than <genre>/<subgenre>/<file> (e.g. {deep.track_id.iloc[0]}): "
-                     "labelled by their first two folders")
+        first = str(deep.track_id.iloc[0])
+        problems.append(LayoutProblem(
+            "nested", first, f"{len(deep)} file(s) nested deeper than <genre>/<subgenre>/<file> (e.g. {first}): "
+            "labelled by their first two folders", count=len(deep)))
     with_sub = manifest[manifest.subgenre.fillna("").astype(str) != ""]
     ok = with_sub[with_sub.status == "ok"]
     for (genre, sub), rows in with_sub.groupby(["genre", "subgenre"]):
         if not (rows.status == "ok").any():
-            lines.append(f"subgenre folder {genre}/{sub} has no usable audio: not a class")
+            where = f"{genre}/{sub}"
+            problems.append(LayoutProblem("no_audio", where, f"subgenre folder {where} has no usable audio: not a class"))
     shared = ok.groupby("subgenre").genre.unique()
     for sub, genres in shared.items():
         if len(genres) > 1:
-            lines.append(f"subgenre name {sub!r} is used under {len(genres)} genres ({', '.join(sorted(genres))}): "
-                         f"{len(genres)} classes, " + ", ".join(f"{g}/{sub}" for g in sorted(genres)))
+            names = tuple(sorted(genres))
+            problems.append(LayoutProblem(
+                "shared_name", str(sub), f"subgenre name {sub!r} is used under {len(names)} genres ({', '.join(names)}): "
+                f"{len(names)} classes, " + ", ".join(f"{g}/{sub}" for g in names), genres=names))
     mixed = sorted(set(ok.genre) & set(manifest[(manifest.status == "ok") & (manifest.subgenre.fillna("") == "")].genre))
     for genre in mixed:
-        lines.append(f"genre {genre} has tracks with and without a subgenre folder: those without count for the genre only")
-    return lines
+        problems.append(LayoutProblem(
+            "mixed", str(genre),
+            f"genre {genre} has tracks with and without a subgenre folder: those without count for the genre only"))
+    return problems
+
+
+def check_layout(manifest) -> list[str]:
+    """The one-line reports of :func:`layout_problems`, in its order (for logs and notebooks)."""
+    return [problem.line for problem in layout_problems(manifest)]
 
 
 # ---------------------------------------------------------------- deciding

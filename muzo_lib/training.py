@@ -421,7 +421,14 @@ def _evaluate_two_level(objective, seg_probs, owner, tracks: TrackSet) -> dict:
 
 class NonFiniteLossError(ValueError):
     """The loss became NaN or infinite: training stopped; the checkpoints of the last good
-    epoch stay on disk. The message is one line."""
+    epoch stay on disk. The message is one line; its facts are attributes too, for code that
+    acts on them: ``what`` ("training loss" or "validation loss"), ``value``, ``epoch``,
+    ``step`` (``None`` for a validation loss) and ``kept_epoch`` (0: no epoch was kept)."""
+
+    def __init__(self, message: str, what: str = "", value: float = math.nan, epoch: int = 0,
+                 step: int | None = None, kept_epoch: int = 0):
+        super().__init__(message)
+        self.what, self.value, self.epoch, self.step, self.kept_epoch = what, value, epoch, step, kept_epoch
 
 
 def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], mel_config: MelConfig,
@@ -819,7 +826,8 @@ def _stop_non_finite(model, state: TrainState, what, value, epoch, checkpoint_pa
     else:
         kept = "no epoch finished with a finite loss, so no checkpoint was written"
     raise NonFiniteLossError(f"training stopped: the {what} became {value} at {where}; {kept}. "
-                             "Check the inputs for non-finite values or lower the learning rate")
+                             "Check the inputs for non-finite values or lower the learning rate",
+                             what=what, value=float(value), epoch=epoch, step=step or None, kept_epoch=state.best_epoch)
 
 
 def _forward_backward(model, x, targets, labels, micro_batch, accum, amp_dtype, scaler, label_smoothing, sync=True,

@@ -3,6 +3,9 @@ import json
 
 import pytest
 
+from muzo_lib.checkpoints import load_checkpoint
+from muzo_lib.datasets import scan_dataset
+from muzo_lib.hierarchy import ClassTree, check_layout
 from tests.helpers import tiny_dataset, tiny_two_level_dataset
 from tests.test_cli import _muzo
 
@@ -20,8 +23,10 @@ def test_train_learns_both_levels_by_default_and_predict_json_is_consistent(data
     done = _muzo("train", "--data-dir", folder, "--architecture", "cnn", "--output", root / "two.pt", "--epochs", "2",
                  "--segment-seconds", "1", "--run-dir", root / "run")
     assert done.returncode == 0, done.stderr
-    assert "two levels: 3 genres, 4 subgenres" in done.stderr
-    assert "layout: subgenre name 'classic' is used under 2 genres" in done.stderr
+    tree = ClassTree.from_dict(load_checkpoint(root / "two.pt").extra["class_tree"])
+    assert len(tree.genres) == 3 and tree.subgenres == ("jazz/classic", "jazz/swing", "rock/classic", "rock/punk")
+    layout = [line for line in done.stderr.splitlines() if line.startswith("layout: ")]   # check_layout's findings
+    assert layout == [f"layout: {line}" for line in check_layout(scan_dataset(folder))] and len(layout) >= 1
     assert "subgenres (top-down): test accuracy %" in done.stdout and "chance 25.0" in done.stdout
     out = _muzo("predict", folder / "rock", folder / "jazz", "--model", root / "two.pt", "--json", "--top-k", "2")
     assert out.returncode == 0, out.stderr

@@ -1,10 +1,11 @@
 """The course runner and the `muzo course` command, driven as a user would."""
+import json
 import subprocess
 import sys
 
 import pytest
 
-from muzo_lib.course import course_notebooks, run_course
+from muzo_lib.course import course_notebooks, run_course, split_sizes
 from muzo_lib.paths import project_path
 
 pytestmark = pytest.mark.slow
@@ -41,8 +42,11 @@ def test_run_course_writes_notebooks_figures_and_summary(tmp_path):
     assert len(list((run_dir / "figures").glob("00_dataset_tour_*.png"))) >= 3
     summary = (run_dir / "summary.md").read_text()
     assert "00_dataset_tour.ipynb" in summary and (run_dir / "split.csv").exists()
-    assert "Protocol: stratified by subgenre, grouped by artist" in summary and "test 48 tracks / 12 artists" in summary
-    assert any("running 00_dataset_tour" in line for line in lines)
+    meta = json.loads((run_dir / "dataset.json").read_text())
+    assert meta["split_strategy"] == "artist" and split_sizes(run_dir)["test"] == (48, 12)
+    protocol = [line for line in summary.splitlines() if meta["split_note"] in line]   # the split, as the run made it
+    assert len(protocol) == 1 and all(str(n) in protocol[0] for n in split_sizes(run_dir)["test"])
+    assert any("00_dataset_tour" in line for line in lines)                              # the runner says what it runs
 
 
 def test_course_kernels_do_not_warn_about_tcp(tmp_path, capfd):
@@ -61,4 +65,4 @@ def test_cli_help_and_one_line_errors():
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     missing = _muzo("course", "--only", "00", "--data-dir", "/nonexistent/folder", "--name", "t-missing")
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
-    assert "dataset folder not found" in missing.stderr
+    assert "/nonexistent/folder" in missing.stderr and "not found" in missing.stderr   # the folder, and what is wrong

@@ -16,6 +16,7 @@ from muzo_lib.hierarchy import (
     genre_probabilities,
     hierarchical_scores,
     inconsistency_rate,
+    layout_problems,
     leaf_levels,
     subgenre_confusion,
 )
@@ -30,7 +31,8 @@ def test_a_subgenre_name_under_two_genres_is_two_classes_and_unspecified_is_not_
     assert TREE.subgenres == ("jazz/classic", "jazz/swing", "rock/classic", "rock/punk")
     assert TREE.unspecified == ("pop",) and list(TREE.parent) == [0, 0, 2, 2]
     assert TREE.output_names == ["jazz", "pop", "rock", "jazz/classic", "jazz/swing", "rock/classic", "rock/punk"]
-    assert "pop: no subgenres (genre level only)" in TREE.describe()
+    assert [line.split(":")[0] for line in TREE.describe()] == list(TREE.genres)   # one line per genre
+    assert len(TREE.children(1)) == 0 and [TREE.subgenres[c] for c in TREE.children(0)] == ["jazz/classic", "jazz/swing"]
     assert ClassTree.from_dict(TREE.to_dict()) == TREE
     with pytest.raises(ValueError, match="not 'genre/subgenre'"):
         ClassTree(("rock",), ("jazz/swing",))
@@ -156,10 +158,13 @@ def test_layout_problems_are_reported_one_line_each(tmp_path):
     (root / "jazz" / "fusion" / "notes.txt").write_text("no audio here")
     write(root / "pop" / "dance" / "pop_dance.wav", tone(3.2, freq=300))
     (root / "rock" / "grunge").mkdir()
-    lines = check_layout(scan_dataset(root))
-    assert any("nested deeper than <genre>/<subgenre>/<file> (e.g. rock/punk/live/deep)" in line for line in lines)
-    assert "subgenre folder jazz/fusion has no usable audio: not a class" in lines
-    assert "subgenre folder rock/grunge is empty: not a class" in lines
-    assert any("subgenre name 'classic' is used under 2 genres (jazz, rock): 2 classes, jazz/classic, rock/classic" in line
-               for line in lines)
-    assert "genre pop has tracks with and without a subgenre folder: those without count for the genre only" in lines
+    manifest = scan_dataset(root)
+    problems = layout_problems(manifest)
+    assert sorted((p.kind, p.where) for p in problems) == [
+        ("empty", "rock/grunge"), ("mixed", "pop"), ("nested", "rock/punk/live/deep"),
+        ("no_audio", "jazz/fusion"), ("shared_name", "classic")]
+    by_kind = {p.kind: p for p in problems}
+    assert by_kind["shared_name"].genres == ("jazz", "rock") and by_kind["nested"].count == 1
+    lines = check_layout(manifest)
+    assert lines == [p.line for p in problems] and all(line and "\n" not in line for line in lines)
+    assert all(p.where in p.line for p in problems)               # each line names what it is about

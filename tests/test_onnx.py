@@ -234,7 +234,7 @@ def test_cli_export_refuses_files_that_are_not_network_checkpoints(tmp_path):
     forest = MusicGenreClassifier(n_estimators=3).fit(X, ["a", "b", "c"] * 4).save_model(tmp_path / "rf.skops")
     done = _muzo("export", "--model", forest, "--output", tmp_path / "rf.onnx")
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and not (tmp_path / "rf.onnx").exists()
-    assert "rf models (Random Forest on hand-made features) have no ONNX export" in done.stderr
+    assert "rf" in done.stderr and "no ONNX export" in done.stderr          # which kind, and that it has none
 
 
 def test_without_torch_a_pt_model_and_export_fail_in_one_line_and_onnx_still_works(exported, tmp_path):
