@@ -364,6 +364,8 @@ def evaluate(model: nn.Module, tracks: TrackSet, classes: list[str], frames: int
     """Segment- and track-level scores of ``model`` on ``tracks``.
 
     Args:
+        classes: the network's output names, as :func:`fit`'s ``outputs`` (with a two-level
+            ``objective``, genres then subgenres; the scores are the genre level's).
         channels_last: the memory format the model is kept in (see :func:`predict_segments`);
             :func:`fit` passes its own, so validation never changes the format it trains in.
         shard: in a torchrun job, the ranks' :class:`~muzo_lib.distributed.DistInfo`: each rank
@@ -431,7 +433,7 @@ class NonFiniteLossError(ValueError):
         self.what, self.value, self.epoch, self.step, self.kept_epoch = what, value, epoch, step, kept_epoch
 
 
-def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], mel_config: MelConfig,
+def fit(model: nn.Module, train: TrackSet, valid: TrackSet, outputs: list[str], mel_config: MelConfig,
         config: TrainConfig | None = None, checkpoint_path: str | os.PathLike | None = None,
         extra: dict | None = None, resume: bool | str | os.PathLike = False, objective=None,
         tensorboard_dir: str | os.PathLike | None = None) -> TrainResult:
@@ -446,7 +448,8 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
     Args:
         model: a network from :mod:`muzo_lib.models` (anything with ``config.n_classes``).
         train, valid: :class:`TrackSet` s (``valid`` may not be empty).
-        classes: class names in output order (saved in the checkpoint).
+        outputs: the network's output names in order: its genres, or genres then subgenres
+            with a two-level ``objective`` (saved in the checkpoint as its class list).
         mel_config: the log-mel settings of the tracks (saved in the checkpoint).
         config: a :class:`TrainConfig`; default settings when ``None``.
         checkpoint_path: where the best model is written (atomically) whenever it improves;
@@ -459,7 +462,7 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
             exists, else a fresh start; ``False``: a fresh start. Each epoch's randomness
             (crop order, augmentation, dropout) is drawn from ``(seed, epoch, rank)``, so on
             CPU a resumed run ends with exactly the weights and history of an uninterrupted one.
-        objective: ``None`` (cross-entropy over ``classes``) or a two-level
+        objective: ``None`` (cross-entropy over ``outputs``) or a two-level
             :class:`~muzo_lib.hierarchy.TwoLevelLoss` (genre + subgenre heads; the history's
             accuracies are then the genre's, its losses the two-level loss).
         tensorboard_dir: a folder for TensorBoard event files (per-epoch losses, accuracies
@@ -482,12 +485,12 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
     resume_from = _resume_file(resume, checkpoint_path)
     saved = load_training_state(resume_from) if resume_from is not None else None
     if saved is not None:
-        _check_resumable(saved, model, classes, resume_from)
+        _check_resumable(saved, model, outputs, resume_from)
     last_path = None if checkpoint_path is None else last_checkpoint_path(checkpoint_path)
 
     # -- set-up: device, precision, data, optimiser; the state to start from
     engine = _build_engine(model, train, mel_config, cfg, world, objective, saved and saved["state_dict"])
-    _log_setup(say, engine, cfg, classes, len(train), len(valid))
+    _log_setup(say, engine, cfg, outputs, len(train), len(valid))
     state = TrainState()
     if saved is not None:
         state = TrainState.from_resume(saved)
@@ -509,7 +512,7 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
         # -- evaluate every validation track, schedule the LR, keep the best
         if cfg.recalibrate_batchnorm:
             recalibrate_batchnorm(model, train, engine.frames, engine.device, cfg.eval_batch_size, epoch, cfg.seed)
-        val = evaluate(model, valid, classes, engine.frames, engine.device, cfg.eval_batch_size, cfg.mixed_precision,
+        val = evaluate(model, valid, outputs, engine.frames, engine.device, cfg.eval_batch_size, cfg.mixed_precision,
                        shard=world, objective=objective, channels_last=engine.channels_last)
         for what, value in (("training loss", train_loss), ("validation loss", val["loss"])):
             if not math.isfinite(value):                           # the same gathered value on every rank
@@ -524,10 +527,10 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, classes: list[str], 
         scores = {"epoch": epoch, "val_acc": val["accuracy"], "val_loss": val["loss"], "train_config": _plain_config(cfg),
                   **(extra or {})}
         if improved and checkpoint_path is not None:
-            save_checkpoint(checkpoint_path, model, mel_config, classes, cfg.segment_seconds, extra=scores)
+            save_checkpoint(checkpoint_path, model, mel_config, outputs, cfg.segment_seconds, extra=scores)
         _log_judgement(say, state, cfg, improved, saved=checkpoint_path is not None)
         if last_path is not None:                                  # what a resumed run starts from
-            save_checkpoint(last_path, model, mel_config, classes, cfg.segment_seconds, extra=scores,
+            save_checkpoint(last_path, model, mel_config, outputs, cfg.segment_seconds, extra=scores,
                             resume={**state.to_resume(), **engine.resume_state(), "train_config": _plain_config(cfg)})
         events.write_epoch(state.history)
         if epoch < cfg.epochs:
