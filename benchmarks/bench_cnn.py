@@ -3,7 +3,7 @@
 1. The machine's peak: a large float32 matmul (and a bf16 one where the CPU has native bf16),
    GFLOP/s, on every thread torch uses. Achieved rates below are read against it.
 2. Training throughput of the default pooled-head SpectrogramCNN (the seed's 32-64-128-256
-   widths) through the engine, :func:`muzo_lib.training.fit` itself (crops, augmentation,
+   widths) through the engine, :func:`muzo_lib.training.loop.fit` itself (crops, augmentation,
    forward, backward, AdamW, validation excluded from the rate as in its log), on
    3 s crops of the course's input (64 mel bands) and of the research input (128), in
    float32 contiguous, float32 channels_last (the engine's CPU default) and, where native,
@@ -35,13 +35,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from muzo_lib.classifiers import CNNMusicClassifier  # noqa: E402
-from muzo_lib.course_models import COURSE_MEL  # noqa: E402
-from muzo_lib.devices import cpu_has_native_bf16  # noqa: E402
-from muzo_lib.models import CNNConfig, SpectrogramCNN, count_parameters  # noqa: E402
-from muzo_lib.spectrogram import MelConfig  # noqa: E402
-from muzo_lib.timing import measure_latency  # noqa: E402
-from muzo_lib.training import TrackSet, TrainConfig, fit, predict_segments  # noqa: E402
+from muzo_lib.course.classifiers import CNNMusicClassifier  # noqa: E402
+from muzo_lib.course.members import COURSE_MEL  # noqa: E402
+from muzo_lib.features.spectrogram import MelConfig  # noqa: E402
+from muzo_lib.io.timing import measure_latency  # noqa: E402
+from muzo_lib.models.devices import cpu_has_native_bf16  # noqa: E402
+from muzo_lib.models.networks import CNNConfig, SpectrogramCNN, count_parameters  # noqa: E402
+from muzo_lib.training.loop import TrackSet, TrainConfig, fit, predict_segments  # noqa: E402
 
 
 def median_time(fn, repeats: int, warmup: int = 2) -> float:
@@ -129,7 +129,7 @@ def seed_pipeline(model, path: str):
 def a_30s_file(folder: str) -> str:
     import soundfile as sf
 
-    from muzo_lib.synth import render_track
+    from muzo_lib.data.synth import render_track
     path = os.path.join(folder, "clip30.wav")
     sf.write(path, render_track("rock", "punk", seed=1, duration=30.0), 22050)
     return path

@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from gpu_check import CLASSES, MEL, generated_tracks, make_model, train_config  # noqa: E402
 
-from muzo_lib import distributed  # noqa: E402
-from muzo_lib.training import fit  # noqa: E402
+from muzo_lib.training import distributed  # noqa: E402
+from muzo_lib.training.loop import fit  # noqa: E402
 
 
 def measure(tracks: int, epochs: int, batch: int) -> dict:

@@ -20,8 +20,8 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA
 
 import numpy as np  # noqa: E402
 
-from muzo_lib.audio import load_audio  # noqa: E402
-from muzo_lib.features import AudioFeatureExtractor, extract_dataset, naive_gtzan_features  # noqa: E402
+from muzo_lib.features.handmade import AudioFeatureExtractor, extract_dataset, naive_gtzan_features  # noqa: E402
+from muzo_lib.io.audio import load_audio  # noqa: E402
 
 
 def best_of(fn, repeats=3):
@@ -41,7 +41,7 @@ def main():
     if args.audio_dir:
         root = Path(args.audio_dir)
     else:
-        from muzo_lib.synth import ensure_generated_dataset
+        from muzo_lib.data.synth import ensure_generated_dataset
         root = ensure_generated_dataset()
     paths = sorted(p for p in root.rglob("*.wav"))[: args.clips]
     y = load_audio(paths[0])
@@ -68,7 +68,7 @@ def main():
     import librosa
     import scipy.ndimage as ndi
 
-    from muzo_lib.features import median_filter_1d
+    from muzo_lib.features.handmade import median_filter_1d
     S = np.abs(librosa.stft(y))
     t_scipy = best_of(lambda: (ndi.median_filter(S, size=(1, 31), mode="reflect"),
                                ndi.median_filter(S, size=(31, 1), mode="reflect")))

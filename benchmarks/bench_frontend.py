@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from muzo_lib.audio import AUDIO_EXTENSIONS, load_audio  # noqa: E402
-from muzo_lib.cache import LogMelCache  # noqa: E402
-from muzo_lib.spectrogram import LogMelSpectrogram, MelConfig, librosa_logmel  # noqa: E402
+from muzo_lib.features.cache import LogMelCache  # noqa: E402
+from muzo_lib.features.spectrogram import LogMelSpectrogram, MelConfig, librosa_logmel  # noqa: E402
+from muzo_lib.io.audio import AUDIO_EXTENSIONS, load_audio  # noqa: E402
 
 
 def best_rate(fn, items, repeats):
@@ -45,7 +45,7 @@ def main():
     if args.clips_dir:
         root = Path(args.clips_dir)
     else:
-        from muzo_lib.synth import ensure_generated_dataset
+        from muzo_lib.data.synth import ensure_generated_dataset
         root = ensure_generated_dataset()
     paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)[: args.clips]
     config = MelConfig()

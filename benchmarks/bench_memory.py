@@ -31,8 +31,8 @@ REPO = Path(__file__).resolve().parent.parent
 CHILD = r"""
 import json, resource, sys, warnings
 warnings.simplefilter("ignore")
-from muzo_lib.datasets import scan_dataset
-from muzo_lib.prediction import load_model, predict_files
+from muzo_lib.data.datasets import scan_dataset
+from muzo_lib.inference.prediction import load_model, predict_files
 import muzo_lib, torch, librosa  # what every path has loaded anyway
 path, work = sys.argv[1], sys.argv[2]
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -40,7 +40,7 @@ if path == "scanner":
     m = scan_dataset(work + "/dataset")
     detail = {"ok": int((m.status == "ok").sum()), "reasons": sorted(set(m.reason) - {""})}
 elif path == "network-over-time":
-    from muzo_lib.prediction import genre_over_time
+    from muzo_lib.inference.prediction import genre_over_time
     frame = genre_over_time(load_model(work + "/cnn.pt", device="cpu"), work + "/dataset/a/long.wav", 10.0, 10.0)
     detail = {"windows": len(frame)}
 else:
@@ -74,11 +74,11 @@ def make_files(work: Path, minutes: float) -> None:
         import pandas as pd
         import torch
 
-        from muzo_lib.checkpoints import save_checkpoint
-        from muzo_lib.features import AudioFeatureExtractor
-        from muzo_lib.forest import MusicGenreClassifier
-        from muzo_lib.models import CNNConfig, SpectrogramCNN
-        from muzo_lib.spectrogram import MelConfig
+        from muzo_lib.features.handmade import AudioFeatureExtractor
+        from muzo_lib.features.spectrogram import MelConfig
+        from muzo_lib.models.forest import MusicGenreClassifier
+        from muzo_lib.models.networks import CNNConfig, SpectrogramCNN
+        from muzo_lib.training.checkpoints import save_checkpoint
 
         torch.manual_seed(0)
         save_checkpoint(work / "cnn.pt", SpectrogramCNN(CNNConfig(n_classes=2)).eval(), MelConfig(), ["a", "b"], 3.0)

@@ -4,7 +4,7 @@
 
 CLIPS_DIR defaults to $MUZO_REAL_DATA (GTZAN clips) or else the built-in generated dataset.
 Each clip is decoded to 16 kHz and cut to its first 30 s before timing. One "embedding" is
-what ``muzo_lib.pretrained.embed`` does: the float32 log-mel front end plus the network on
+what ``muzo_lib.models.pretrained.embed`` does: the float32 log-mel front end plus the network on
 the clip's ten 3 s patches, in one batch. The variants run round-robin, clip by clip, so a
 load spike from other processes hits all of them alike; the table gives the median and the
 best time per clip, and how far each variant's penultimate layer (the embedding) lies from
@@ -22,10 +22,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from muzo_lib.audio import AUDIO_EXTENSIONS, load_audio  # noqa: E402
-from muzo_lib.devices import cpu_has_native_bf16  # noqa: E402
-from muzo_lib.pretrained.embeddings import Embedder, EmbeddingConfig  # noqa: E402
-from muzo_lib.pretrained.musicnn import FoldedMusicnn, load_musicnn  # noqa: E402
+from muzo_lib.io.audio import AUDIO_EXTENSIONS, load_audio  # noqa: E402
+from muzo_lib.models.devices import cpu_has_native_bf16  # noqa: E402
+from muzo_lib.models.pretrained.embeddings import Embedder, EmbeddingConfig  # noqa: E402
+from muzo_lib.models.pretrained.musicnn import FoldedMusicnn, load_musicnn  # noqa: E402
 
 
 def main():
@@ -39,7 +39,7 @@ def main():
     if args.clips_dir:
         root = Path(args.clips_dir)
     else:
-        from muzo_lib.synth import ensure_generated_dataset
+        from muzo_lib.data.synth import ensure_generated_dataset
         root = ensure_generated_dataset()
     paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
     paths = paths[:: max(1, len(paths) // args.clips)][: args.clips]

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_predict.py [--files N] [--repeats R] [--architecture cnn|hybrid]
 
-For 30 s files at 22050 Hz (generated with muzo_lib.synth, written to a temporary folder):
+For 30 s files at 22050 Hz (generated with muzo_lib.data.synth, written to a temporary folder):
 
 1. one file, warm call inside Python: ``predict_files(model, [file])`` (decode + log-mel +
    network on all 3 s segments in one batch) vs the seed-style call (``librosa.load`` +
@@ -32,19 +32,19 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from muzo_lib import synth  # noqa: E402
-from muzo_lib.checkpoints import save_checkpoint  # noqa: E402
-from muzo_lib.devices import autocast_dtype, precision_name  # noqa: E402
-from muzo_lib.models import CNNConfig, HybridCNNRNN, HybridConfig, SpectrogramCNN, count_parameters  # noqa: E402
-from muzo_lib.prediction import load_model, predict_files  # noqa: E402
-from muzo_lib.spectrogram import MelConfig  # noqa: E402
-from muzo_lib.timing import measure_latency  # noqa: E402
+from muzo_lib.data import synth  # noqa: E402
+from muzo_lib.features.spectrogram import MelConfig  # noqa: E402
+from muzo_lib.inference.prediction import load_model, predict_files  # noqa: E402
+from muzo_lib.io.timing import measure_latency  # noqa: E402
+from muzo_lib.models.devices import autocast_dtype, precision_name  # noqa: E402
+from muzo_lib.models.networks import CNNConfig, HybridCNNRNN, HybridConfig, SpectrogramCNN, count_parameters  # noqa: E402
+from muzo_lib.training.checkpoints import save_checkpoint  # noqa: E402
 
 SR, SECONDS, N_CLASSES = 22050, 30.0, 10
 
 SEED_PROCESS = """
 import sys, librosa, numpy as np, torch
-from muzo_lib.models import CNNConfig, SpectrogramCNN
+from muzo_lib.models.networks import CNNConfig, SpectrogramCNN
 model = SpectrogramCNN(CNNConfig(n_classes=10, head="flatten", input_frames=1292)).eval()
 y, sr = librosa.load(sys.argv[1], sr=22050, duration=30.0)
 y = librosa.util.fix_length(y, size=22050 * 30)

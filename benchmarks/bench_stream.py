@@ -32,10 +32,10 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from muzo_lib import synth  # noqa: E402
-from muzo_lib.numpy_frontend import NumpyLogMel  # noqa: E402
-from muzo_lib.prediction import NetworkPredictor, load_model, measure_latency, predict_files  # noqa: E402
-from muzo_lib.streaming import StreamingClassifier, limit_threads  # noqa: E402
+from muzo_lib.data import synth  # noqa: E402
+from muzo_lib.features.numpy_frontend import NumpyLogMel  # noqa: E402
+from muzo_lib.inference.prediction import NetworkPredictor, load_model, measure_latency, predict_files  # noqa: E402
+from muzo_lib.inference.streaming import StreamingClassifier, limit_threads  # noqa: E402
 
 SR, N_CLASSES = 22050, 10
 
@@ -72,7 +72,7 @@ def front_end_times(repeats: int, with_torch: bool) -> dict:
         if with_torch:
             import torch
 
-            from muzo_lib.spectrogram import LogMelSpectrogram, MelConfig
+            from muzo_lib.features.spectrogram import LogMelSpectrogram, MelConfig
 
             front = LogMelSpectrogram(MelConfig())
             with torch.inference_mode():
@@ -159,10 +159,10 @@ def main():
     import onnxruntime
     import torch
 
-    from muzo_lib.checkpoints import save_checkpoint
-    from muzo_lib.export import export_onnx
-    from muzo_lib.models import CNNConfig, HybridCNNRNN, HybridConfig, SpectrogramCNN
-    from muzo_lib.spectrogram import MelConfig
+    from muzo_lib.features.spectrogram import MelConfig
+    from muzo_lib.inference.export import export_onnx
+    from muzo_lib.models.networks import CNNConfig, HybridCNNRNN, HybridConfig, SpectrogramCNN
+    from muzo_lib.training.checkpoints import save_checkpoint
 
     print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), onnxruntime {onnxruntime.__version__}, "
           f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")

@@ -41,13 +41,13 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from muzo_lib import distributed  # noqa: E402
-from muzo_lib.augment import AugmentConfig  # noqa: E402
-from muzo_lib.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
-from muzo_lib.devices import autocast_dtype, precision_name  # noqa: E402
-from muzo_lib.models import CNNConfig, HybridConfig, build_model  # noqa: E402
-from muzo_lib.spectrogram import MelConfig  # noqa: E402
-from muzo_lib.training import TrackSet, TrainConfig, fit, predict_segments  # noqa: E402
+from muzo_lib.features.augment import AugmentConfig  # noqa: E402
+from muzo_lib.features.spectrogram import MelConfig  # noqa: E402
+from muzo_lib.models.devices import autocast_dtype, precision_name  # noqa: E402
+from muzo_lib.models.networks import CNNConfig, HybridConfig, build_model  # noqa: E402
+from muzo_lib.training import distributed  # noqa: E402
+from muzo_lib.training.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
+from muzo_lib.training.loop import TrackSet, TrainConfig, fit, predict_segments  # noqa: E402
 
 CLASSES = [f"genre{i}" for i in range(10)]
 MEL = MelConfig()

@@ -6,7 +6,7 @@ splits them by artist (the course's split), and trains notebook 02's Random Fore
 notebook 03's CNN on the same training tracks, once per number of artists per subgenre.
 The CNN trains with the library's defaults (those of ``muzo train``: learning-rate patience
 5, early-stopping patience 10), or with the course's training settings
-(:func:`~muzo_lib.course_models.course_train_config`: shorter patiences) given
+(:func:`~muzo_lib.course.members.course_train_config`: shorter patiences) given
 ``--course-patience``. It prints each model's test accuracy over the four subgenres with its
 95% interval, and the CNN minus the forest as a paired bootstrap over the same tracks.
 
@@ -27,12 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from muzo_lib.course_models import course_train_config, forest_leaf_probabilities, leaf_run, train_member, train_on_run
-from muzo_lib.evaluation import format_score, metric_intervals, paired_difference
-from muzo_lib.runs import prepare_run
-from muzo_lib.spectrogram import MelConfig
-from muzo_lib.synth import GROOVE_TWINS, generate_dataset
-from muzo_lib.training import TrainConfig
+from muzo_lib.course.members import course_train_config, forest_leaf_probabilities, leaf_run, train_member, train_on_run
+from muzo_lib.data.runs import prepare_run
+from muzo_lib.data.synth import GROOVE_TWINS, generate_dataset
+from muzo_lib.evaluation.metrics import format_score, metric_intervals, paired_difference
+from muzo_lib.features.spectrogram import MelConfig
+from muzo_lib.training.loop import TrainConfig
 
 
 def compare(artists: int, tracks_per_artist: int, seed: int, folder: Path, config: TrainConfig) -> None:

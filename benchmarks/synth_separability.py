@@ -29,8 +29,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
-from muzo_lib.audio import load_audio
-from muzo_lib.synth import generate_dataset
+from muzo_lib.data.synth import generate_dataset
+from muzo_lib.io.audio import load_audio
 
 SINGLE_DESCRIPTORS = ["tempo", "rms_mean", "centroid_mean"]
 LIMIT = 0.60

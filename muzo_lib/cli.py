@@ -5,7 +5,7 @@ import argparse
 import os
 import sys
 
-from .model_kinds import model_kind, trainable_kinds
+from muzo_lib.models.kinds import model_kind, trainable_kinds
 
 #: Shortest --segment-seconds: a CNN's four poolings need 16 frames (0.37 s at 22050 Hz / hop 512).
 MIN_SEGMENT_SECONDS = 0.5
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                "          muzo train --data-dir my_music --architecture rf --cv 5      (cross-validation only)",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("--data-dir", required=True, metavar="DIR", help="dataset folder: one sub-folder per genre")
-    kinds = trainable_kinds()                        # muzo_lib.model_kinds: every kind that trains
+    kinds = trainable_kinds()                        # muzo_lib.models.kinds: every kind that trains
     train.add_argument("--architecture", required=True, choices=[k.name for k in kinds],
                        help=", ".join(f"{k.name} ({k.description})" for k in kinds))
     train.add_argument("--output", metavar="PATH",
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                        help="networks and forests: 'both' trains a genre head and a subgenre head (needs DIR/<genre>/"
                             "<subgenre>/<file>), 'genre' the genre only; 'auto' (default): both when the data has subgenres")
     train.add_argument("--trees", type=_positive_int, default=None,
-                       help="trees of the Random Forest (default: the course's, COURSE_FOREST in muzo_lib.course_models)")
+                       help="trees of the Random Forest (default: the course's, COURSE_FOREST in muzo_lib.course.members)")
     train.add_argument("--seed", type=int, default=0, help="seed of the split, weights and training (default: 0)")
     train.add_argument("--device", type=_device, default=None, help="networks: cpu or cuda (default: cuda when present)")
     train.add_argument("--run-dir", default=None, metavar="DIR",
@@ -126,7 +126,7 @@ def _logging(args):
 
     if not hasattr(args, "log_level"):
         return contextlib.nullcontext()
-    from .log import logging_settings
+    from muzo_lib.io.log import logging_settings
 
     level = args.log_level or ("WARNING" if getattr(args, "quiet", False) else "INFO")
     return logging_settings(level, timestamps=args.log_timestamps)
@@ -138,7 +138,7 @@ def _user_errors() -> tuple:
     Evaluated only when an exception is being matched, and without importing the course
     machinery (which imports torch): a CourseError exists only if the course module ran.
     """
-    course = sys.modules.get(f"{__package__}.course")
+    course = sys.modules.get("muzo_lib.course.runner")
     return (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, ValueError) + \
         ((course.CourseError,) if course else ())
 
@@ -146,7 +146,7 @@ def _user_errors() -> tuple:
 def _course(args) -> int:
     from pathlib import Path
 
-    from .course import run_course
+    from muzo_lib.course.runner import run_course
 
     params = {name: _literal(value) for name, value in args.parameter}
     data_dir = str(Path(args.data_dir).expanduser().resolve()) if args.data_dir else ""  # from where the command runs
@@ -158,8 +158,8 @@ def _predict(args) -> int:
     import json
     from pathlib import Path
 
-    from .prediction import expand_inputs, load_model, predict_files, results_table
-    from .prediction_result import Prediction
+    from muzo_lib.inference.prediction import expand_inputs, load_model, predict_files, results_table
+    from muzo_lib.models.result import Prediction
 
     model = load_model(Path(args.model).expanduser().resolve(), device=args.device)
     files, missing = [], []
@@ -201,9 +201,9 @@ def _predict(args) -> int:
 def _train(args) -> int:
     from pathlib import Path
 
-    from .checkpoints import last_checkpoint_path
-    from .distributed import init_distributed, launched_by_torchrun, shutdown
-    from .paths import check_writable_file
+    from muzo_lib.io.paths import check_writable_file
+    from muzo_lib.training.checkpoints import last_checkpoint_path
+    from muzo_lib.training.distributed import init_distributed, launched_by_torchrun, shutdown
 
     if args.quiet:
         import warnings
@@ -259,19 +259,19 @@ def _train_here(args, output, data_dir, world) -> int:
     """Train in this process: alone, or as one rank of a torchrun job (``world``)."""
     from pathlib import Path
 
-    from .course_models import cross_validate, train_member
-    from .distributed import main_process_first
-    from .evaluation import format_score
-    from .paths import default_train_run_dir
-    from .runs import prepare_run
-    from .training import TrainConfig
+    from muzo_lib.course.members import cross_validate, train_member
+    from muzo_lib.data.runs import prepare_run
+    from muzo_lib.evaluation.metrics import format_score
+    from muzo_lib.io.paths import default_train_run_dir
+    from muzo_lib.training.distributed import main_process_first
+    from muzo_lib.training.loop import TrainConfig
 
     named = output if output is not None else Path(f"cv-{args.architecture}")
     run_dir = Path(args.run_dir).expanduser().resolve() if args.run_dir else default_train_run_dir(data_dir, named)
     with main_process_first():                         # rank 0 scans and builds the log-mel cache, then the others
         run = prepare_run(data_dir, run_dir, seed=args.seed)
         if world.world_size > 1:
-            from .spectrogram import MelConfig
+            from muzo_lib.features.spectrogram import MelConfig
             run.logmels(MelConfig(), progress=not args.quiet and world.is_main)
     say = (lambda *a: None) if args.quiet or not world.is_main else (lambda *a: print(*a, file=sys.stderr))
     if run.dataset_changes:
@@ -363,8 +363,8 @@ def _listen(args) -> int:
     import os
     from pathlib import Path
 
-    from .prediction import load_model
-    from .streaming import StreamingClassifier, device_chunks, file_chunks, limit_threads, pcm_chunks
+    from muzo_lib.inference.prediction import load_model
+    from muzo_lib.inference.streaming import StreamingClassifier, device_chunks, file_chunks, limit_threads, pcm_chunks
 
     if args.rate is not None and args.source not in (None, "-"):
         raise ValueError("--rate is for '-' (stdin) and the microphone; a file says its own rate")
@@ -433,8 +433,8 @@ def _export(args) -> int:
     from pathlib import Path
 
     try:
-        from .checkpoints import CheckpointError
-        from .export import export_onnx
+        from muzo_lib.inference.export import export_onnx
+        from muzo_lib.training.checkpoints import CheckpointError
     except ModuleNotFoundError as exc:
         raise ValueError(f"exporting needs the {exc.name} package, which is not installed") from None
 
@@ -457,7 +457,7 @@ def _export(args) -> int:
 
 def _levels(args, run, say) -> str:
     """``--levels`` made concrete for this dataset: ``"both"`` or ``"genre"``; layout problems said once."""
-    from .hierarchy import ClassTree, check_layout
+    from muzo_lib.models.hierarchy import ClassTree, check_layout
 
     tree = ClassTree.from_labels(run.tracks.genre, run.tracks.subgenre)
     for line in check_layout(run.manifest):

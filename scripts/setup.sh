@@ -19,10 +19,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install --quiet -e ".[test,onnx,lab,tensorboard]"
   # numba compiles librosa's kernels on first import (~30 s on 2 cores): once here, into its cache,
   # rather than inside the first notebook or test that touches librosa.
-  .venv/bin/python -c "from muzo_lib.features import precompile; print(f'muzo: numba kernels compiled in {precompile():.0f} s')"
+  .venv/bin/python -c "from muzo_lib.features.handmade import precompile; print(f'muzo: numba kernels compiled in {precompile():.0f} s')"
   echo "$want" > "$stamp"
 fi
-# musicnn ships the pretrained weights of notebook 05 (muzo_lib.pretrained reads its checkpoint
+# musicnn ships the pretrained weights of notebook 05 (muzo_lib.models.pretrained reads its checkpoint
 # files itself). Its metadata pins numpy<1.17 and tensorflow, which Muzo never needs and which do
 # not install on Python 3.11, so it is installed alone, checked on every run (not only when
 # pyproject.toml changes).

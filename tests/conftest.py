@@ -39,7 +39,7 @@ REAL_RUN = "real-clips"
 @pytest.fixture(scope="session")
 def real_run_dir() -> Path:
     """One run folder shared by every test on the real clips (notebooks, `muzo course`, `muzo train`)."""
-    from muzo_lib.paths import project_path
+    from muzo_lib.io.paths import project_path
 
     path = project_path(f"runs/{REAL_RUN}")
     path.mkdir(parents=True, exist_ok=True)

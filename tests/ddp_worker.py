@@ -14,11 +14,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from muzo_lib import distributed
-from muzo_lib.augment import AugmentConfig
-from muzo_lib.models import CNNConfig, SpectrogramCNN
-from muzo_lib.spectrogram import MelConfig
-from muzo_lib.training import TrackSet, TrainConfig, fit, seed_everything
+from muzo_lib.features.augment import AugmentConfig
+from muzo_lib.features.spectrogram import MelConfig
+from muzo_lib.models.networks import CNNConfig, SpectrogramCNN
+from muzo_lib.training import distributed
+from muzo_lib.training.loop import TrackSet, TrainConfig, fit, seed_everything
 
 MEL = MelConfig(n_mels=32)
 CLASSES = ["low", "mid", "high"]

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from muzo_lib.evaluation import classification_metrics, metric_intervals
-from muzo_lib.model_kinds import ModelKind
-from muzo_lib.paths import atomic_write
-from muzo_lib.predictor import PredictorBase
+from muzo_lib.evaluation.metrics import classification_metrics, metric_intervals
+from muzo_lib.io.paths import atomic_write
+from muzo_lib.models.kinds import ModelKind
+from muzo_lib.models.predictor import PredictorBase
 
 FORMAT = "muzo-test-majority"
 
@@ -29,7 +29,7 @@ def majority_genre(genres) -> str:
 
 def train_majority(run, path, seed: int, architecture: str = "majority", **_) -> dict:
     """Count the train split's genres, write the file, score valid and test as every kind does."""
-    from muzo_lib.course_models import course_model_path
+    from muzo_lib.course.members import course_model_path
 
     genre = majority_genre(run.subset("train").genre)
     path = Path(path) if path is not None else course_model_path(run, architecture)

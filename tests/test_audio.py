@@ -3,7 +3,7 @@ import os
 import numpy as np
 import pytest
 
-from muzo_lib.audio import (
+from muzo_lib.io.audio import (
     MAX_ABS_SAMPLE,
     AudioDecodeError,
     SignalStats,
@@ -145,13 +145,13 @@ def test_unreadable_file_is_named_as_such(tmp_path):
 
 def test_unreadable_file_is_named_as_such_whoever_runs_it(tmp_path, monkeypatch):
     path = write(tmp_path / "locked.wav", tone(1.0))
-    monkeypatch.setattr("muzo_lib.audio.os.access", lambda p, mode: False)
+    monkeypatch.setattr("muzo_lib.io.audio.os.access", lambda p, mode: False)
     with pytest.raises(AudioDecodeError, match="permission denied"):
         load_audio(path)
 
 
 def test_a_header_that_undercounts_still_gives_every_sample(tmp_path, monkeypatch):
-    import muzo_lib.audio as audio
+    import muzo_lib.io.audio as audio
 
     path = write(tmp_path / "a.wav", tone(3.0))
     whole = load_audio(path)

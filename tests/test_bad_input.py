@@ -197,7 +197,7 @@ def test_only_bad_files_exit_1_with_valid_json(corpus):
 
 
 def test_api_gives_the_same_answers_as_the_command(corpus):
-    from muzo_lib.prediction import load_model, predict_files
+    from muzo_lib.inference.prediction import load_model, predict_files
 
     bad_dir = corpus["root"] / "predict" / "bad"
     for arch in ("cnn", "rf"):
@@ -277,7 +277,7 @@ def test_a_closed_pipe_is_not_a_traceback(corpus):
 
 def test_quiet_silences_library_warnings(tmp_path):
     script = ("import sys, warnings\n"
-              "import muzo_lib.runs as runs\n"
+              "import muzo_lib.data.runs as runs\n"
               "def noisy(*a, **k):\n"
               "    warnings.warn('a library speaking up', UserWarning)\n"
               "    raise ValueError('stop here')\n"

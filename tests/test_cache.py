@@ -4,9 +4,9 @@ import time
 import numpy as np
 import pytest
 
-from muzo_lib.audio import load_audio
-from muzo_lib.cache import LogMelCache
-from muzo_lib.spectrogram import MelConfig, librosa_logmel
+from muzo_lib.features.cache import LogMelCache
+from muzo_lib.features.spectrogram import MelConfig, librosa_logmel
+from muzo_lib.io.audio import load_audio
 from tests.helpers import tone, write
 
 
@@ -17,7 +17,7 @@ def test_computes_once_then_loads(tmp_path, monkeypatch):
     assert first.dtype == np.float16 and first.shape == (64, MelConfig().frames(3.0))
     np.testing.assert_allclose(first, librosa_logmel(load_audio(path), MelConfig(n_mels=64)), atol=0.05)
     calls = []
-    monkeypatch.setattr("muzo_lib.cache.load_audio", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr("muzo_lib.features.cache.load_audio", lambda *a, **k: calls.append(a))
     np.testing.assert_array_equal(cache.load(path), first)
     assert calls == []  # warm: no decoding
 
@@ -55,7 +55,7 @@ def test_no_partial_files_left_behind(tmp_path, monkeypatch):
     def broken_save(f, array):
         f.write(b"half")
         raise KeyboardInterrupt
-    monkeypatch.setattr("muzo_lib.cache.np.save", broken_save)
+    monkeypatch.setattr("muzo_lib.features.cache.np.save", broken_save)
     with pytest.raises(KeyboardInterrupt):
         cache.load(path)
     assert not cache.path_for(path).exists()
@@ -89,12 +89,12 @@ def _logmel_cache(folder):
 
 
 def _feature_cache(folder):
-    from muzo_lib.features import AudioFeatureExtractor, FeatureCache
+    from muzo_lib.features.handmade import AudioFeatureExtractor, FeatureCache
     return FeatureCache(folder, AudioFeatureExtractor(extras=False))
 
 
 def _embedding_cache(folder):
-    from muzo_lib.pretrained.embeddings import EmbeddingCache, EmbeddingConfig
+    from muzo_lib.models.pretrained.embeddings import EmbeddingCache, EmbeddingConfig
     return EmbeddingCache(folder, EmbeddingConfig(precision="float32"))
 
 
@@ -107,7 +107,7 @@ def _same(a, b) -> bool:
 @pytest.mark.parametrize("make", [_logmel_cache, _feature_cache, _embedding_cache], ids=["logmel", "features", "embeddings"])
 @pytest.mark.parametrize("damage", [b"", b"PK\x03\x04 half a zip", b"\x93NUMPY garbage", b"{\"tempo\": "])
 def test_every_cache_deletes_recomputes_and_counts_a_damaged_entry(tmp_path, make, damage, caplog):
-    from muzo_lib.cache import TrackCache
+    from muzo_lib.features.cache import TrackCache
 
     path = write(tmp_path / "a.wav", tone(3.5))
     cache = make(tmp_path / "cache")

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from helpers import accuracy_of, tiny_dataset
 
-from muzo_lib.audio import AudioDecodeError
-from muzo_lib.checkpoints import CheckpointError
-from muzo_lib.classifiers import CNNMusicClassifier, train_cnn_music_model
-from muzo_lib.course_models import train_on_run
+from muzo_lib.course.classifiers import CNNMusicClassifier, train_cnn_music_model
+from muzo_lib.course.members import train_on_run
+from muzo_lib.io.audio import AudioDecodeError
+from muzo_lib.training.checkpoints import CheckpointError
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +66,7 @@ def test_readme_training_examples_return_the_seed_results(trained):
 def test_the_seed_results_headline_the_kept_models_accuracy(dataset, tmp_path, monkeypatch):
     """Validation loss picks epoch 3 while accuracy peaked at epoch 2: ``best_val_acc`` is the
     kept model's (30), not the peak (40), which ``max_val_acc`` reports."""
-    from muzo_lib import training
+    from muzo_lib.training import loop as training
 
     scores, real_evaluate = iter([(1.0, 20.0), (0.9, 40.0), (0.8, 30.0)]), training.evaluate
 
@@ -182,9 +182,9 @@ def test_undecodable_training_files_are_skipped_and_reported(dataset, tmp_path):
 
 
 def test_train_on_run_saves_checkpoint_and_metrics(tmp_path):
-    from muzo_lib.runs import load_metrics, prepare_run
-    from muzo_lib.spectrogram import MelConfig
-    from muzo_lib.training import TrainConfig
+    from muzo_lib.data.runs import load_metrics, prepare_run
+    from muzo_lib.features.spectrogram import MelConfig
+    from muzo_lib.training.loop import TrainConfig
 
     root = tiny_dataset(tmp_path / "data", per_genre=6, seconds=4.0)
     run = prepare_run(root, tmp_path / "run", seed=0)

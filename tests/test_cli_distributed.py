@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from muzo_lib import cli
-from muzo_lib.checkpoints import load_checkpoint, load_training_state
+from muzo_lib.training.checkpoints import load_checkpoint, load_training_state
 from tests.helpers import tiny_dataset
 
 

@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from muzo_lib.checkpoints import load_checkpoint
-from muzo_lib.datasets import scan_dataset
-from muzo_lib.hierarchy import ClassTree, check_layout
+from muzo_lib.data.datasets import scan_dataset
+from muzo_lib.models.hierarchy import ClassTree, check_layout
+from muzo_lib.training.checkpoints import load_checkpoint
 from tests.helpers import tiny_dataset, tiny_two_level_dataset
 from tests.test_cli import _muzo
 

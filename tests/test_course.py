@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from muzo_lib.course import course_notebooks, run_course, split_sizes
-from muzo_lib.paths import project_path
+from muzo_lib.course.runner import course_notebooks, run_course, split_sizes
+from muzo_lib.io.paths import project_path
 
 pytestmark = pytest.mark.slow
 

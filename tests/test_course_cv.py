@@ -10,9 +10,9 @@ import sys
 import nbformat
 import pytest
 
-from muzo_lib import course
-from muzo_lib.course import _cross_validation_table, _forget_cross_validation, _summary, course_cv_folds, run_course
-from muzo_lib.runs import prepare_run, save_cv_metrics, save_metrics
+from muzo_lib.course import runner as course
+from muzo_lib.course.runner import _cross_validation_table, _forget_cross_validation, _summary, course_cv_folds, run_course
+from muzo_lib.data.runs import prepare_run, save_cv_metrics, save_metrics
 from tests.helpers import accuracy_of, tiny_dataset
 
 
@@ -57,7 +57,7 @@ def test_summary_lists_cross_validation_next_to_the_test_split(tmp_path):
 
 
 def test_cv_lines_say_where_the_test_split_falls():
-    from muzo_lib.course_models import cv_lines
+    from muzo_lib.course.members import cv_lines
 
     lines = cv_lines(_cv_file(), "RF", split=(90.0, 4))
     assert lines[0] == ("RF, 3-fold cross-validation: accuracy % 60.0 [33.3, 83.3] on 12 tracks, macro F1 % "
@@ -95,7 +95,7 @@ def _probe_notebooks(folder):
         "import json, pathlib\n"
         "print('cv_folds', cv_folds)\n"
         "if cv_folds:\n"
-        "    from muzo_lib.runs import save_cv_metrics\n"
+        "    from muzo_lib.data.runs import save_cv_metrics\n"
         f"    save_cv_metrics(run_dir, 'probe', {{**{json.dumps(_cv_file(notebook='02_probe.ipynb'))}, 'k': cv_folds}})")
     other = nbformat.v4.new_code_cell('data_dir = ""\nrun_dir = ""')
     other.metadata["tags"] = ["parameters"]
@@ -121,7 +121,7 @@ def test_run_course_passes_the_rules_folds_and_an_override(tmp_path):
 
 @pytest.mark.slow
 def test_a_cross_validation_record_reaches_the_summary(tmp_path):
-    from muzo_lib.course_models import cross_validate, cv_lines, cv_record
+    from muzo_lib.course.members import cross_validate, cv_lines, cv_record
 
     run = prepare_run(tiny_dataset(tmp_path / "data", per_genre=4), tmp_path / "run")
     cv = cross_validate(run, "rf", k=3, progress=False, rf_params={"n_estimators": 20, "n_jobs": 1})

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from helpers import tiny_dataset
 
-from muzo_lib.course_models import COURSE_TRAINING, course_train_config, cross_validate, reuse_course_network, train_on_run
-from muzo_lib.runs import prepare_run
-from muzo_lib.spectrogram import MelConfig
+from muzo_lib.course.members import COURSE_TRAINING, course_train_config, cross_validate, reuse_course_network, train_on_run
+from muzo_lib.data.runs import prepare_run
+from muzo_lib.features.spectrogram import MelConfig
 
 
 def test_course_train_config_keeps_defaults_for_none_and_takes_overrides():
@@ -26,10 +26,10 @@ def test_course_train_config_keeps_defaults_for_none_and_takes_overrides():
 def test_each_training_default_has_one_source_and_the_course_keeps_its_own_numbers():
     import inspect
 
-    from muzo_lib.classifiers import SEED_TRAINING, CNNMusicClassifier, train_cnn_music_model
-    from muzo_lib.course_models import COURSE_FOREST
-    from muzo_lib.forest import FOREST_TREES, MusicGenreClassifier
-    from muzo_lib.training import TrainConfig
+    from muzo_lib.course.classifiers import SEED_TRAINING, CNNMusicClassifier, train_cnn_music_model
+    from muzo_lib.course.members import COURSE_FOREST
+    from muzo_lib.models.forest import FOREST_TREES, MusicGenreClassifier
+    from muzo_lib.training.loop import TrainConfig
 
     assert COURSE_FOREST == {"n_estimators": 200}                    # the course's forest, as before
     assert MusicGenreClassifier().n_estimators == FOREST_TREES == 300   # the library's

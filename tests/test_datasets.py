@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from muzo_lib.datasets import (
+from muzo_lib.data.datasets import (
     DatasetError,
     gtzan_artist_groups,
     gtzan_fault_filtered_split,
@@ -10,7 +10,7 @@ from muzo_lib.datasets import (
     skipped_report,
     usable_tracks,
 )
-from muzo_lib.splits import make_split
+from muzo_lib.data.splits import make_split
 from tests.helpers import tiny_dataset, tone, write
 
 
@@ -125,7 +125,7 @@ def test_track_split_is_stratified_and_says_it_may_leak(tmp_path):
 
 def test_segments_of_a_track_never_cross_splits(tmp_path):
     """Segments are cut per track after splitting, so every segment inherits its track's side."""
-    from muzo_lib.audio import load_audio, segment_signal
+    from muzo_lib.io.audio import load_audio, segment_signal
     m = scan_dataset(tiny_dataset(tmp_path, per_genre=6, seconds=6.0))
     split, _ = make_split(m, seed=0)
     owner = {}

@@ -11,10 +11,10 @@ import pytest
 import torch
 from ddp_worker import CLASSES, MEL, train_both
 
-from muzo_lib import distributed
-from muzo_lib.checkpoints import load_checkpoint, load_training_state
-from muzo_lib.models import CNNConfig, SpectrogramCNN
-from muzo_lib.training import fit
+from muzo_lib.models.networks import CNNConfig, SpectrogramCNN
+from muzo_lib.training import distributed
+from muzo_lib.training.checkpoints import load_checkpoint, load_training_state
+from muzo_lib.training.loop import fit
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -92,7 +92,7 @@ def test_accumulation_micro_steps_skip_the_gradient_all_reduce(tmp_path):
     from torch import distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
-    from muzo_lib import training
+    from muzo_lib.training import loop as training
 
     dist.init_process_group("gloo", rank=0, world_size=1, store=dist.FileStore(str(tmp_path / "store"), 1))
     try:

@@ -2,15 +2,15 @@
 import numpy as np
 import pytest
 
-from muzo_lib.ensemble import (
+from muzo_lib.evaluation.metrics import compare_models
+from muzo_lib.inference.ensemble import (
     ProbabilityFusion,
     align_probabilities,
     averaged_top_confidence,
     ensemble_predict,
     fit_fusions,
 )
-from muzo_lib.evaluation import compare_models
-from muzo_lib.prediction import GenrePredictor
+from muzo_lib.inference.prediction import GenrePredictor
 from tests.helpers import tone, write
 
 CLASSES = ["jazz", "pop", "rock"]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from muzo_lib.evaluation import _macro_f1_rows, format_score, metric_intervals, paired_difference
+from muzo_lib.evaluation.metrics import _macro_f1_rows, format_score, metric_intervals, paired_difference
 
 
 def test_vectorised_macro_f1_matches_scikit_learn_over_the_classes_each_resample_holds():
@@ -57,7 +57,7 @@ def test_format_score_reads_like_the_style_guide():
 
 
 def test_a_cross_validation_result_scores_its_rows_one_way_and_serialises():
-    from muzo_lib.evaluation import CVResult
+    from muzo_lib.evaluation.metrics import CVResult
 
     classes = ["a", "b"]
     probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7], [0.8, 0.2], [0.4, 0.6]])

@@ -11,7 +11,7 @@ import pytest
 import scipy.ndimage as ndi
 import soundfile as sf
 
-from muzo_lib.features import (
+from muzo_lib.features.handmade import (
     EXTRA_FEATURE_NAMES,
     GTZAN_FEATURE_NAMES,
     AudioFeatureExtractor,

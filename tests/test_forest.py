@@ -9,10 +9,10 @@ import skops.io as sio
 from sklearn.base import clone
 from sklearn.model_selection import cross_val_score
 
-from muzo_lib.features import feature_columns
-from muzo_lib.forest import FeatureMismatchError, ModelFormatError, MusicGenreClassifier
-from muzo_lib.forest_experiments import complexity_sweep, learning_curve, read_gtzan_table, split_comparison
-from muzo_lib.splits import random_track_split
+from muzo_lib.course.forest_experiments import complexity_sweep, learning_curve, read_gtzan_table, split_comparison
+from muzo_lib.data.splits import random_track_split
+from muzo_lib.features.handmade import feature_columns
+from muzo_lib.models.forest import FeatureMismatchError, ModelFormatError, MusicGenreClassifier
 
 
 @pytest.fixture

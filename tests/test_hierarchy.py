@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from muzo_lib.hierarchy import (
+from muzo_lib.models.hierarchy import (
     DECODERS,
     ClassTree,
     TwoLevelLoss,
@@ -20,7 +20,7 @@ from muzo_lib.hierarchy import (
     leaf_levels,
     subgenre_confusion,
 )
-from muzo_lib.prediction_result import Prediction
+from muzo_lib.models.result import Prediction
 
 # rock/{classic, punk}, jazz/{classic, swing}, pop without subgenres
 TREE = ClassTree.from_labels(["rock", "rock", "jazz", "jazz", "pop"], ["classic", "punk", "classic", "swing", ""])
@@ -149,7 +149,7 @@ def test_a_forest_of_genre_subgenre_classes_sums_them_per_genre():
 
 
 def test_layout_problems_are_reported_one_line_each(tmp_path):
-    from muzo_lib.datasets import scan_dataset
+    from muzo_lib.data.datasets import scan_dataset
     from tests.helpers import tiny_two_level_dataset, tone, write
 
     root = tiny_two_level_dataset(tmp_path / "data", per_subgenre=1, seconds=3.2)

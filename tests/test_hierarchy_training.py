@@ -4,12 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from muzo_lib.checkpoints import load_checkpoint
-from muzo_lib.course_models import forest_leaf_probabilities, leaf_run, member_probabilities, train_member, train_on_run
-from muzo_lib.prediction import expand_inputs, load_model, predict_files
-from muzo_lib.runs import prepare_run
-from muzo_lib.spectrogram import MelConfig
-from muzo_lib.training import TrainConfig
+from muzo_lib.course.members import forest_leaf_probabilities, leaf_run, member_probabilities, train_member, train_on_run
+from muzo_lib.data.runs import prepare_run
+from muzo_lib.features.spectrogram import MelConfig
+from muzo_lib.inference.prediction import expand_inputs, load_model, predict_files
+from muzo_lib.training.checkpoints import load_checkpoint
+from muzo_lib.training.loop import TrainConfig
 from tests.helpers import tiny_dataset, tiny_two_level_dataset
 
 pytestmark = pytest.mark.slow  # trains networks and a forest (~70 s on 2 loaded cores)
@@ -98,7 +98,7 @@ def test_a_flat_forest_gives_its_subgenre_probabilities_which_member_probabiliti
 
 
 def test_the_seed_api_loads_a_two_level_file_and_reports_the_subgenre(two_level, tmp_path):
-    from muzo_lib.classifiers import CNNMusicClassifier
+    from muzo_lib.course.classifiers import CNNMusicClassifier
 
     run, out = two_level
     classifier = CNNMusicClassifier(verbose=False, device="cpu").load_model(out.checkpoint_path)
@@ -128,8 +128,8 @@ def test_the_hybrid_trains_both_levels_through_the_same_engine(two_level):
 def test_a_live_stream_reports_the_subgenre_of_a_two_level_model(two_level):
     import numpy as np
 
-    from muzo_lib.audio import load_audio
-    from muzo_lib.streaming import StreamingClassifier
+    from muzo_lib.inference.streaming import StreamingClassifier
+    from muzo_lib.io.audio import load_audio
 
     run, out = two_level
     model = load_model(out.checkpoint_path, device="cpu")
@@ -147,8 +147,8 @@ def test_a_trained_two_level_network_exports_to_onnx_and_predicts_the_same(two_l
     pytest.importorskip("onnxruntime")
     import numpy as np
 
-    from muzo_lib.export import export_onnx
-    from muzo_lib.prediction import NetworkPredictor
+    from muzo_lib.inference.export import export_onnx
+    from muzo_lib.inference.prediction import NetworkPredictor
 
     run, out = two_level
     path = export_onnx(out.checkpoint_path, tmp_path / "m.onnx")

@@ -9,18 +9,18 @@ import pytest
 from test_training import CLASSES, MEL, SMALL, quick, toy_tracks
 
 from muzo_lib import cli
-from muzo_lib.log import configure_logging, get_logger, logging_settings
-from muzo_lib.models import CNNConfig, SpectrogramCNN
-from muzo_lib.training import fit, seed_everything
+from muzo_lib.io.log import configure_logging, get_logger, logging_settings
+from muzo_lib.models.networks import CNNConfig, SpectrogramCNN
+from muzo_lib.training.loop import fit, seed_everything
 
 
 def test_library_loggers_are_children_of_muzo():
-    assert get_logger("muzo_lib.training").name == "muzo.training"
+    assert get_logger("muzo_lib.training.loop").name == "muzo.training.loop"
     assert get_logger("course").parent is logging.getLogger("muzo") and get_logger().name == "muzo"
 
 
 def test_the_default_line_is_the_bare_message_on_stdout(capsys):
-    get_logger("muzo_lib.training").info("Epoch 1/3 completed in 1.0s")
+    get_logger("muzo_lib.training.loop").info("Epoch 1/3 completed in 1.0s")
     assert capsys.readouterr().out == "Epoch 1/3 completed in 1.0s\n"
 
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from muzo_lib import cli
-from muzo_lib.model_kinds import KINDS, kind_of_file, model_kind, register_kind, trainable_kinds
-from muzo_lib.predictor import Predictor
+from muzo_lib.models.kinds import KINDS, kind_of_file, model_kind, register_kind, trainable_kinds
+from muzo_lib.models.predictor import Predictor
 from tests import fake_kind
 from tests.helpers import tiny_dataset, tone, write
 
@@ -54,7 +54,7 @@ def test_an_unknown_kind_is_one_error_naming_every_known_one():
 def test_the_kind_of_a_file_is_read_from_its_content_then_its_name(tmp_path):
     import torch
 
-    from muzo_lib.forest import MusicGenreClassifier
+    from muzo_lib.models.forest import MusicGenreClassifier
 
     checkpoint = tmp_path / "renamed.skops"                       # a torch file under a forest's name
     torch.save({"x": torch.zeros(1)}, checkpoint)
@@ -72,12 +72,12 @@ def _predictors(tmp_path):
     """One predictor of each of muzo_lib's types, built small."""
     import torch
 
-    from muzo_lib.checkpoints import save_checkpoint
-    from muzo_lib.forest import MusicGenreClassifier
-    from muzo_lib.models import CNNConfig, SpectrogramCNN
-    from muzo_lib.prediction import ForestPredictor, load_model
-    from muzo_lib.pretrained.classifier import EmbeddingClassifier, EmbeddingPredictor
-    from muzo_lib.spectrogram import MelConfig
+    from muzo_lib.features.spectrogram import MelConfig
+    from muzo_lib.inference.prediction import ForestPredictor, load_model
+    from muzo_lib.models.forest import MusicGenreClassifier
+    from muzo_lib.models.networks import CNNConfig, SpectrogramCNN
+    from muzo_lib.models.pretrained.classifier import EmbeddingClassifier, EmbeddingPredictor
+    from muzo_lib.training.checkpoints import save_checkpoint
 
     torch.manual_seed(0)
     network = SpectrogramCNN(CNNConfig(n_classes=2, n_mels=32, channels=(4, 4, 8, 8), hidden=8)).eval()
@@ -88,7 +88,7 @@ def _predictors(tmp_path):
                                                              ["a", "b"] * 4), device="cpu")
     predictors = {"network": load_model(pt, device="cpu"), "forest": forest, "embedding": embedding}
     try:
-        from muzo_lib.export import export_onnx
+        from muzo_lib.inference.export import export_onnx
 
         predictors["onnx"] = load_model(export_onnx(pt, tmp_path / "cnn.onnx"))
     except ModuleNotFoundError:                       # onnx or onnxruntime not installed
@@ -111,7 +111,7 @@ def test_a_network_s_windows_equal_its_windows_scored_one_by_one(tmp_path):
     network = _predictors(tmp_path)["network"]
     y = tone(4.0, freq=330.0)
     starts = [0, 22050, 44100]
-    from muzo_lib.predictor import PredictorBase
+    from muzo_lib.models.predictor import PredictorBase
 
     sliced = network.predict_windows(y, starts, 2.0)
     one_by_one = PredictorBase.predict_windows(network, y, starts, 2.0)
@@ -120,7 +120,7 @@ def test_a_network_s_windows_equal_its_windows_scored_one_by_one(tmp_path):
 
 
 def test_a_kind_registered_outside_muzo_lib_trains_and_predicts_through_the_cli(majority, data_dir, tmp_path, capsys):
-    from muzo_lib.runs import prepare_run
+    from muzo_lib.data.runs import prepare_run
 
     out, run_dir = tmp_path / "m.json", tmp_path / "run"
     assert cli.main(["train", "--data-dir", str(data_dir), "--architecture", "majority", "--output", str(out),
@@ -139,7 +139,7 @@ def test_a_kind_registered_outside_muzo_lib_trains_and_predicts_through_the_cli(
 
 
 def test_a_kind_registered_outside_muzo_lib_goes_through_the_course_paths(majority, data_dir, tmp_path):
-    from muzo_lib.course_models import (
+    from muzo_lib.course.members import (
         COURSE_MODELS,
         course_model_path,
         cross_validate,
@@ -147,8 +147,8 @@ def test_a_kind_registered_outside_muzo_lib_goes_through_the_course_paths(majori
         member_probabilities,
         train_member,
     )
-    from muzo_lib.prediction import load_model
-    from muzo_lib.runs import prepare_run
+    from muzo_lib.data.runs import prepare_run
+    from muzo_lib.inference.prediction import load_model
 
     run = prepare_run(data_dir, tmp_path / "run")
     assert COURSE_MODELS["majority"] == "models/majority.json"

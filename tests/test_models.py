@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from muzo_lib.models import (
+from muzo_lib.models.networks import (
     AttentionPooling,
     CNNConfig,
     HybridCNNRNN,

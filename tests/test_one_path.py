@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from muzo_lib.checkpoints import save_checkpoint
-from muzo_lib.classifiers import CNNMusicClassifier
-from muzo_lib.models import CNNConfig, HybridCNNRNN, HybridConfig, SpectrogramCNN
-from muzo_lib.spectrogram import MelConfig
+from muzo_lib.course.classifiers import CNNMusicClassifier
+from muzo_lib.features.spectrogram import MelConfig
+from muzo_lib.models.networks import CNNConfig, HybridCNNRNN, HybridConfig, SpectrogramCNN
+from muzo_lib.training.checkpoints import save_checkpoint
 from tests.helpers import tone, write
 
 pytestmark = pytest.mark.slow

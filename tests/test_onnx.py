@@ -7,18 +7,18 @@ import numpy as np
 import pytest
 import torch
 
-from muzo_lib.checkpoints import save_checkpoint
-from muzo_lib.hierarchy import ClassTree
-from muzo_lib.models import CNNConfig, HybridCNNRNN, HybridConfig, SpectrogramCNN
-from muzo_lib.numpy_frontend import NumpyLogMel, mel_filter_bank, whole_patches
-from muzo_lib.prediction import ModelLoadError, NetworkPredictor, load_model, predict_files
-from muzo_lib.spectrogram import LogMelSpectrogram, MelConfig
-from muzo_lib.streaming import StreamingClassifier
+from muzo_lib.features.numpy_frontend import NumpyLogMel, mel_filter_bank, whole_patches
+from muzo_lib.features.spectrogram import LogMelSpectrogram, MelConfig
+from muzo_lib.inference.prediction import ModelLoadError, NetworkPredictor, load_model, predict_files
+from muzo_lib.inference.streaming import StreamingClassifier
+from muzo_lib.models.hierarchy import ClassTree
+from muzo_lib.models.networks import CNNConfig, HybridCNNRNN, HybridConfig, SpectrogramCNN
+from muzo_lib.training.checkpoints import save_checkpoint
 from tests.helpers import tone, write
 
 pytest.importorskip("onnxruntime")
-from muzo_lib.export import export_onnx  # noqa: E402
-from muzo_lib.onnx_predictor import OnnxPredictor, looks_like_onnx  # noqa: E402
+from muzo_lib.inference.export import export_onnx  # noqa: E402
+from muzo_lib.inference.onnx_predictor import OnnxPredictor, looks_like_onnx  # noqa: E402
 
 CLASSES = ["jazz", "pop", "rock"]
 MEL = MelConfig(n_mels=32)
@@ -61,8 +61,8 @@ def exported(tmp_path_factory):
 def musicnn_models(tmp_path_factory):
     """Embedding classifiers (float32 musicnn, as the exported graph computes): a 3-class
     logistic regression on the penultimate layer, a binary MLP on the pooled layer."""
-    from muzo_lib.pretrained.classifier import EmbeddingClassifier
-    from muzo_lib.pretrained.embeddings import Embedder, EmbeddingConfig, track_features
+    from muzo_lib.models.pretrained.classifier import EmbeddingClassifier
+    from muzo_lib.models.pretrained.embeddings import Embedder, EmbeddingConfig, track_features
 
     root = tmp_path_factory.mktemp("onnx-musicnn")
     embedder = Embedder(EmbeddingConfig(precision="float32"))
@@ -86,7 +86,7 @@ def _torch_predictor(path):
 
 
 def _generated_clips():
-    from muzo_lib.synth import render_track
+    from muzo_lib.data.synth import render_track
 
     return [render_track("rock", "punk", seed=1, duration=3.5), render_track("reggae", "roots", seed=2, duration=2.2),
             tone(0.4, freq=330)]                                    # shorter than one segment
@@ -120,7 +120,7 @@ def test_onnx_probabilities_match_pytorch_on_generated_audio(exported, kind):
 
 
 def test_onnx_parity_on_real_clips(exported, real_data_dir):
-    from muzo_lib.audio import load_audio
+    from muzo_lib.io.audio import load_audio
 
     files = sorted(real_data_dir.glob("*/*.wav"))[::6][:10]
     clips = [load_audio(f, 22050) for f in files]
@@ -193,8 +193,8 @@ with contextlib.redirect_stdout(buffer):
     assert main(["predict", {str(wav)!r}, "--model", {str(out)!r}, "--json"]) == 0
     predicted = json.loads(buffer.getvalue())
     assert main(["listen", {str(wav)!r}, "--model", {str(out)!r}, "--as-fast-as-possible", "--json"]) == 0
-from muzo_lib.prediction import load_model
-from muzo_lib.streaming import StreamingClassifier
+from muzo_lib.inference.prediction import load_model
+from muzo_lib.inference.streaming import StreamingClassifier
 model = load_model({str(out)!r})
 StreamingClassifier(model, input_rate=44100).push([0.1] * 88200)
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "librosa", "sklearn", "numba", "pandas", "skops"))
@@ -225,7 +225,7 @@ def test_cli_export_bad_input_is_one_line(exported, tmp_path, args, message):
 def test_cli_export_refuses_files_that_are_not_network_checkpoints(tmp_path):
     import pandas as pd
 
-    from muzo_lib.forest import MusicGenreClassifier
+    from muzo_lib.models.forest import MusicGenreClassifier
 
     wav = write(tmp_path / "a.wav", tone(0.5))
     done = _muzo("export", "--model", wav, "--output", tmp_path / "a.onnx")
@@ -317,7 +317,7 @@ def test_two_level_onnx_file_carries_the_class_tree_and_the_decoder(exported):
 
 
 def test_two_level_onnx_parity_on_real_clips(exported, musicnn_models, real_data_dir):
-    from muzo_lib.audio import load_audio
+    from muzo_lib.io.audio import load_audio
 
     files = sorted(real_data_dir.glob("*/*.wav"))[::6][:10]
     for kind in ("cnn-levels", "hybrid-levels"):
@@ -334,8 +334,8 @@ def test_two_level_onnx_parity_on_real_clips(exported, musicnn_models, real_data
 # ---------------------------------------------------------------- musicnn embedding classifiers
 
 def test_numpy_front_end_makes_musicnns_patches():
-    from muzo_lib.pretrained.embeddings import MUSICNN_MEL, Embedder, EmbeddingConfig
-    from muzo_lib.pretrained.musicnn import PATCH_FRAMES
+    from muzo_lib.models.pretrained.embeddings import MUSICNN_MEL, Embedder, EmbeddingConfig
+    from muzo_lib.models.pretrained.musicnn import PATCH_FRAMES
 
     embedder = Embedder(EmbeddingConfig(precision="float32"))
     front = NumpyLogMel.from_settings({**MUSICNN_MEL.to_dict(), "scale": "musicnn"})
@@ -350,7 +350,7 @@ def test_numpy_front_end_makes_musicnns_patches():
 
 @pytest.mark.parametrize("head", ["logreg", "mlp"])
 def test_musicnn_onnx_matches_the_embedding_predictor(musicnn_models, head):
-    from muzo_lib.pretrained.classifier import EmbeddingPredictor
+    from muzo_lib.models.pretrained.classifier import EmbeddingPredictor
 
     skops, onnx_path = musicnn_models[head]
     torch_model = _torch_predictor(skops)
@@ -399,7 +399,7 @@ def test_a_head_that_cannot_be_folded_is_refused_in_one_line():
     from sklearn.preprocessing import MinMaxScaler, StandardScaler
     from sklearn.svm import SVC
 
-    from muzo_lib.export import sklearn_head
+    from muzo_lib.inference.export import sklearn_head
 
     X, y = np.random.default_rng(0).normal(size=(12, 4)), ["a", "b", "c"] * 4
     with pytest.raises(ValueError, match="StandardScaler"):

@@ -17,7 +17,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from muzo_lib import plots  # noqa: E402
-from muzo_lib.spectrogram import MelConfig  # noqa: E402
+from muzo_lib.features.spectrogram import MelConfig  # noqa: E402
 
 SUBJECTS = ["audio", "spectrograms", "features", "training", "evaluation", "timeline"]
 MEL = MelConfig(n_mels=32)

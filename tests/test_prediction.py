@@ -3,9 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from muzo_lib.checkpoints import save_checkpoint
-from muzo_lib.models import CNNConfig, HybridCNNRNN, HybridConfig, SpectrogramCNN
-from muzo_lib.prediction import (
+from muzo_lib.features.spectrogram import MelConfig
+from muzo_lib.inference.prediction import (
     ForestPredictor,
     ModelLoadError,
     NetworkPredictor,
@@ -15,8 +14,9 @@ from muzo_lib.prediction import (
     predict_files,
     results_table,
 )
-from muzo_lib.spectrogram import MelConfig
-from muzo_lib.timing import measure_latency
+from muzo_lib.io.timing import measure_latency
+from muzo_lib.models.networks import CNNConfig, HybridCNNRNN, HybridConfig, SpectrogramCNN
+from muzo_lib.training.checkpoints import save_checkpoint
 from tests.helpers import tone, write
 
 CLASSES = ["jazz", "pop", "rock"]
@@ -92,7 +92,7 @@ def test_predict_files_reports_bad_files_per_file_and_keeps_order(cnn_path, fold
 
 
 def test_predict_files_matches_scoring_the_log_mel_directly(cnn_path, folder):
-    from muzo_lib.audio import load_audio
+    from muzo_lib.io.audio import load_audio
 
     model = load_model(cnn_path, device="cpu")
     result = predict_files(model, [folder / "a.wav"], progress=False)[0]
@@ -103,8 +103,8 @@ def test_predict_files_matches_scoring_the_log_mel_directly(cnn_path, folder):
 
 
 def test_forest_files_load_and_predict(tmp_path, folder):
-    from muzo_lib.features import AudioFeatureExtractor
-    from muzo_lib.forest import MusicGenreClassifier
+    from muzo_lib.features.handmade import AudioFeatureExtractor
+    from muzo_lib.models.forest import MusicGenreClassifier
 
     extractor = AudioFeatureExtractor(extras=False)
     rows = [extractor.extract_all_features(tone(2.0, freq=f, seed=i), 22050) for i, f in enumerate([200, 300, 400, 500, 600, 700])]
@@ -147,7 +147,7 @@ def test_measure_latency_counts_only_timed_calls():
 
 
 def test_prediction_record_gives_the_cli_json_and_the_seed_dict():
-    from muzo_lib.prediction_result import Prediction
+    from muzo_lib.models.result import Prediction
 
     p = Prediction.from_probabilities([0.2, 0.5, 0.3], CLASSES, top_k=2, path="x.wav", seconds=3.0)
     assert (p.genre, p.confidence, p.top_k) == ("pop", 0.5, [("pop", 0.5), ("rock", 0.3)])
@@ -220,7 +220,7 @@ def test_long_files_are_scored_on_the_models_excerpt(cnn_path, tmp_path):
 
 
 def load_audio_excerpt(path, offset, seconds):
-    from muzo_lib.audio import load_audio
+    from muzo_lib.io.audio import load_audio
 
     return load_audio(path, 22050, offset=offset, duration=seconds)
 
@@ -234,7 +234,7 @@ def test_model_kind_is_read_from_content_not_name(cnn_path, tmp_path):
 
 def test_a_relative_model_path_is_taken_from_the_current_directory(tmp_path, monkeypatch):
     """What load_model's docstring says: the current directory, not the project root."""
-    from muzo_lib.prediction import ModelLoadError, load_model
+    from muzo_lib.inference.prediction import ModelLoadError, load_model
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "here.pt").write_bytes(b"not a model")

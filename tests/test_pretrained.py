@@ -13,7 +13,7 @@ import torch
 from helpers import tiny_dataset, tone, write
 from sklearn.neighbors import KNeighborsClassifier
 
-from muzo_lib.pretrained.classifier import (
+from muzo_lib.models.pretrained.classifier import (
     HEADS,
     EmbeddingClassifier,
     EmbeddingModelError,
@@ -23,9 +23,9 @@ from muzo_lib.pretrained.classifier import (
     is_embedding_model,
     train_embedding_model,
 )
-from muzo_lib.pretrained.embeddings import Embedder, EmbeddingCache, EmbeddingConfig, embed, track_features
-from muzo_lib.pretrained.musicnn import MSD_LABELS, PATCH_FRAMES, FoldedMusicnn, Musicnn, MusicnnError, checkpoint_dir, load_musicnn
-from muzo_lib.pretrained.tf_checkpoint import CheckpointFormatError, read_checkpoint, read_index
+from muzo_lib.models.pretrained.embeddings import Embedder, EmbeddingCache, EmbeddingConfig, embed, track_features
+from muzo_lib.models.pretrained.musicnn import MSD_LABELS, PATCH_FRAMES, FoldedMusicnn, Musicnn, MusicnnError, checkpoint_dir, load_musicnn
+from muzo_lib.models.pretrained.tf_checkpoint import CheckpointFormatError, read_checkpoint, read_index
 
 FIXTURE = Path(__file__).parent / "fixtures" / "musicnn_reference.npz"
 VARIANTS = ["MSD_musicnn", "MTT_musicnn"]
@@ -218,7 +218,7 @@ def test_classifier_learns_and_round_trips_through_a_skops_file(tmp_path, head):
 def test_loading_refuses_other_files_in_one_line(tmp_path):
     import skops.io as sio
 
-    from muzo_lib.forest import MusicGenreClassifier
+    from muzo_lib.models.forest import MusicGenreClassifier
 
     text = tmp_path / "notes.skops"
     text.write_text("hello")
@@ -256,7 +256,7 @@ def test_predictor_has_the_prediction_interface_and_scores_waveforms(tmp_path):
 # ---------------------------------------------------------------- runs and cross-validation
 
 def fake_run(tmp_path, n_per_genre=6):
-    from muzo_lib.runs import prepare_run
+    from muzo_lib.data.runs import prepare_run
 
     tiny_dataset(tmp_path / "data", per_genre=n_per_genre, seconds=3.5)
     return prepare_run(tmp_path / "data", tmp_path / "run")
@@ -303,11 +303,11 @@ def test_cross_validation_never_predicts_a_track_with_a_model_that_saw_it():
 # ---------------------------------------------------------------- baselines on the same folds
 
 def test_network_and_embedding_cross_validations_return_one_result_on_the_same_folds(tmp_path):
-    from muzo_lib.course_models import cross_validate as cross_validate_run
-    from muzo_lib.evaluation import CVResult
-    from muzo_lib.spectrogram import MelConfig
-    from muzo_lib.training import TrainConfig
-    from muzo_lib.transfer_experiments import handmade_baseline
+    from muzo_lib.course.members import cross_validate as cross_validate_run
+    from muzo_lib.course.transfer_experiments import handmade_baseline
+    from muzo_lib.evaluation.metrics import CVResult
+    from muzo_lib.features.spectrogram import MelConfig
+    from muzo_lib.training.loop import TrainConfig
 
     run = fake_run(tmp_path, n_per_genre=4)
     fold = cv_folds(run.tracks, 2)
@@ -328,7 +328,7 @@ def test_network_and_embedding_cross_validations_return_one_result_on_the_same_f
 
 
 def test_package_exports_resolve():
-    import muzo_lib.pretrained as pretrained
+    import muzo_lib.models.pretrained as pretrained
 
     assert all(getattr(pretrained, name) is not None for name in pretrained.__all__)
     with pytest.raises(AttributeError):

@@ -7,17 +7,17 @@ import pytest
 import torch
 from test_training import CLASSES, MEL, SMALL, quick, toy_tracks
 
-from muzo_lib import training
-from muzo_lib.checkpoints import (
+from muzo_lib.models.networks import CNNConfig, SpectrogramCNN
+from muzo_lib.training import loop as training
+from muzo_lib.training.checkpoints import (
     CheckpointError,
     last_checkpoint_path,
     load_checkpoint,
     load_training_state,
     save_checkpoint,
 )
-from muzo_lib.models import CNNConfig, SpectrogramCNN
-from muzo_lib.train_state import TrainState
-from muzo_lib.training import NonFiniteLossError, TrackSet, TrainConfig, fit, seed_everything
+from muzo_lib.training.loop import NonFiniteLossError, TrackSet, TrainConfig, fit, seed_everything
+from muzo_lib.training.state import TrainState
 
 
 def _model(seed=0):

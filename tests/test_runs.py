@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from muzo_lib.datasets import DatasetError
-from muzo_lib.paths import atomic_write_json, project_path, project_root
-from muzo_lib.runs import load_metrics, prepare_run, save_metrics
+from muzo_lib.data.datasets import DatasetError
+from muzo_lib.data.runs import load_metrics, prepare_run, save_metrics
+from muzo_lib.io.paths import atomic_write_json, project_path, project_root
 from tests.helpers import tiny_dataset
 
 
@@ -35,7 +35,7 @@ def test_prepare_run_writes_and_reuses_manifest_and_split(tmp_path, monkeypatch)
     assert run.classes == ["jazz", "pop", "rock"] and len(run.tracks) == 18
     assert set(run.tracks.split) == {"train", "valid", "test"}
     # a second notebook loads instead of rescanning
-    monkeypatch.setattr("muzo_lib.runs.scan_dataset", lambda *a, **k: pytest.fail("rescanned"))
+    monkeypatch.setattr("muzo_lib.data.runs.scan_dataset", lambda *a, **k: pytest.fail("rescanned"))
     again = prepare_run(data, tmp_path / "run", seed=3)
     pd.testing.assert_frame_equal(again.tracks, run.tracks)
     assert again.labels("test").tolist() == run.labels("test").tolist()
@@ -128,7 +128,7 @@ def test_written_files_follow_the_umask(tmp_path):
 
 
 def test_default_train_run_dir_is_outside_any_checkout(tmp_path, monkeypatch):
-    from muzo_lib.paths import default_train_run_dir
+    from muzo_lib.io.paths import default_train_run_dir
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     a = default_train_run_dir(tmp_path / "data", tmp_path / "models" / "cnn.pt")
@@ -158,7 +158,7 @@ def test_a_track_that_fails_its_log_mel_is_dropped_and_reported(tmp_path, caplog
 
 
 def test_a_track_that_fails_its_embedding_is_dropped_and_reported(tmp_path, caplog):
-    from muzo_lib.pretrained.embeddings import EmbeddingConfig, run_embeddings
+    from muzo_lib.models.pretrained.embeddings import EmbeddingConfig, run_embeddings
 
     run = prepare_run(tiny_dataset(tmp_path / "data", per_genre=2, seconds=3.0), tmp_path / "run")
     broken = _break_after_scan(run)
@@ -178,7 +178,7 @@ def test_drop_tracks_ignores_paths_the_run_does_not_hold(tmp_path, caplog):
 
 
 def test_every_metrics_file_starts_with_the_same_score_keys():
-    from muzo_lib.runs import SCORE_KEYS, score_record
+    from muzo_lib.data.runs import SCORE_KEYS, score_record
 
     scores = {"accuracy": 75.0, "macro_f1": 70.0, "accuracy_ci": (50.0, 100.0), "macro_f1_ci": (40.0, 90.0), "n": 4,
               "per_class": {}}

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from muzo_lib.audio import load_audio
-from muzo_lib.spectrogram import LogMelSpectrogram, MelConfig, librosa_logmel
+from muzo_lib.features.spectrogram import LogMelSpectrogram, MelConfig, librosa_logmel
+from muzo_lib.io.audio import load_audio
 from tests.helpers import tone
 
 SETTINGS = [MelConfig(), MelConfig(n_fft=1024, hop_length=256, n_mels=64, fmin=30.0, fmax=8000.0),

@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from muzo_lib.splits import grouped_folds, make_split
+from muzo_lib.data.splits import grouped_folds, make_split
 
 
 def _tracks(artists_per_genre: int, per_artist: int = 3) -> pd.DataFrame:
@@ -42,7 +42,7 @@ def test_the_default_generated_dataset_splits_into_48_test_tracks_with_every_sub
     """Issue 9's protocol, from the generator's default layout (no audio rendered)."""
     import inspect
 
-    from muzo_lib.synth import dataset as synth_files
+    from muzo_lib.data.synth import dataset as synth_files
     defaults = {k: v.default for k, v in inspect.signature(synth_files.generate_dataset).parameters.items()
                 if k in ("tracks_per_subgenre", "duration", "sample_rate", "seed", "genres", "artists_per_subgenre")}
     rows = synth_files._track_list(synth_files._dataset_params(**defaults))

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from muzo_lib.checkpoints import save_checkpoint
-from muzo_lib.models import CNNConfig, HybridCNNRNN, HybridConfig, SpectrogramCNN
-from muzo_lib.prediction import load_model
-from muzo_lib.spectrogram import MelConfig
-from muzo_lib.streaming import StreamingClassifier, file_chunks, pcm_chunks, switch_delays, updates_frame
+from muzo_lib.features.spectrogram import MelConfig
+from muzo_lib.inference.prediction import load_model
+from muzo_lib.inference.streaming import StreamingClassifier, file_chunks, pcm_chunks, switch_delays, updates_frame
+from muzo_lib.models.networks import CNNConfig, HybridCNNRNN, HybridConfig, SpectrogramCNN
+from muzo_lib.training.checkpoints import save_checkpoint
 from tests.helpers import tone, write
 
 CLASSES = ["jazz", "pop", "rock"]
@@ -50,7 +50,7 @@ def onnx_model(models):
     """The CNN exported to ONNX: `muzo listen` starts without torch, so the many
     bad-input subprocesses below stay fast on a busy machine."""
     pytest.importorskip("onnxruntime")
-    from muzo_lib.export import export_onnx
+    from muzo_lib.inference.export import export_onnx
 
     return export_onnx(models["cnn"], models["root"] / "cnn.onnx")
 
@@ -108,7 +108,7 @@ def test_smoothing_is_an_exponential_moving_average_and_silence_gets_no_genre():
 def test_a_window_is_silent_exactly_when_a_file_would_be(level, dc):
     """One silence rule: the stream asks SignalStats, as the dataset scan and prediction do
     (a -80 dBFS tone is music played softly; a DC offset alone is no signal)."""
-    from muzo_lib.audio import signal_problem
+    from muzo_lib.io.audio import signal_problem
 
     y = (dc + level * np.sqrt(2) * np.sin(2 * np.pi * 440 * np.arange(SR // 2) / SR)).astype(np.float32)
     update = StreamingClassifier(Recorder(), window_seconds=0.5, hop_seconds=0.5).push(y)[0]
@@ -150,7 +150,7 @@ def test_every_model_kind_streams_and_the_update_is_the_windows_own_prediction(m
 
 
 def test_limit_threads_sets_onnxruntime_and_torch_threads_without_changing_results(models, onnx_model):
-    from muzo_lib.streaming import limit_threads
+    from muzo_lib.inference.streaming import limit_threads
 
     y = tone(1.5)
     onnx = load_model(onnx_model)
@@ -171,8 +171,8 @@ def test_the_stream_follows_a_genre_switch_within_window_plus_hop(tmp_path):
     trained model (a Random Forest on the hand-made features)."""
     import pandas as pd
 
-    from muzo_lib.features import AudioFeatureExtractor
-    from muzo_lib.forest import MusicGenreClassifier
+    from muzo_lib.features.handmade import AudioFeatureExtractor
+    from muzo_lib.models.forest import MusicGenreClassifier
 
     extractor = AudioFeatureExtractor(extras=False)
     pitches = {"jazz": [180, 220, 260], "rock": [900, 1100, 1300]}

@@ -14,10 +14,10 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import StratifiedGroupKFold, cross_val_score
 from sklearn.tree import DecisionTreeClassifier
 
-from muzo_lib import synth
-from muzo_lib.datasets import scan_dataset
-from muzo_lib.splits import make_split
-from muzo_lib.synth import dataset as synth_files
+from muzo_lib.data import synth
+from muzo_lib.data.datasets import scan_dataset
+from muzo_lib.data.splits import make_split
+from muzo_lib.data.synth import dataset as synth_files
 
 SMALL = dict(tracks_per_subgenre=4, duration=4.0, artists_per_subgenre=2)
 

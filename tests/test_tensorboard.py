@@ -5,9 +5,9 @@ import sys
 import pytest
 from test_training import CLASSES, MEL, SMALL, quick, toy_tracks
 
-from muzo_lib import tensorboard_log
-from muzo_lib.models import CNNConfig, SpectrogramCNN
-from muzo_lib.training import fit, seed_everything
+from muzo_lib.models.networks import CNNConfig, SpectrogramCNN
+from muzo_lib.training import tensorboard as tensorboard_log
+from muzo_lib.training.loop import fit, seed_everything
 
 
 def _fit(tmp_path, epochs=2):

@@ -6,19 +6,20 @@ import torch
 from helpers import tiny_dataset
 from torch import nn
 
-from muzo_lib import devices, training
-from muzo_lib.augment import AugmentConfig, mixup, random_gain, spec_augment
-from muzo_lib.checkpoints import (
+from muzo_lib.features.augment import AugmentConfig, mixup, random_gain, spec_augment
+from muzo_lib.features.spectrogram import MelConfig
+from muzo_lib.models import devices
+from muzo_lib.models.devices import autocast_dtype
+from muzo_lib.models.networks import CNNConfig, HybridCNNRNN, HybridConfig, SpectrogramCNN
+from muzo_lib.training import loop as training
+from muzo_lib.training.checkpoints import (
     CheckpointError,
     last_checkpoint_path,
     load_checkpoint,
     load_training_state,
     save_checkpoint,
 )
-from muzo_lib.devices import autocast_dtype
-from muzo_lib.models import CNNConfig, HybridCNNRNN, HybridConfig, SpectrogramCNN
-from muzo_lib.spectrogram import MelConfig
-from muzo_lib.training import (
+from muzo_lib.training.loop import (
     CropDataset,
     TrackSet,
     TrainConfig,
@@ -248,7 +249,7 @@ def test_waveform_time_stretch_and_pitch_shift_train_from_audio(tmp_path):
     paths = sorted(root.glob("*/*.wav"))
     genres = sorted({p.parent.name for p in paths})
     mel = MelConfig(n_mels=32)
-    from muzo_lib.cache import LogMelCache
+    from muzo_lib.features.cache import LogMelCache
     cache = LogMelCache(tmp_path / "cache", mel)
     tracks = TrackSet([cache.load(p) for p in paths], [genres.index(p.parent.name) for p in paths],
                       [p.stem for p in paths], [str(p) for p in paths])

@@ -34,7 +34,7 @@ def plot_confusion_matrix(confusion, classes: list[str], title: str = "Confusion
 
 def plot_model_comparison(table: pd.DataFrame, classes: list[str]):
     """Left: accuracy and macro F1 per model / fusion; right: per-class F1 as a heat map
-    (``table`` from :func:`muzo_lib.ensemble.compare_models`, values in percent)."""
+    (``table`` from :func:`muzo_lib.inference.ensemble.compare_models`, values in percent)."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 0.5 * len(table) + 2.5),
                                       gridspec_kw={"width_ratios": [1, 1.4]})
     y = np.arange(len(table))
@@ -80,8 +80,8 @@ def plot_split_comparison(names: list[str], train: list[float], test: list[float
 
 
 def plot_probability_bars(results: list, classes: list[str], max_files: int = 8):
-    """One small bar chart of genre probabilities per file (the :class:`~muzo_lib.prediction_result.Prediction`
-    list :func:`~muzo_lib.prediction.predict_files` returns; files that failed say so in their panel's title)."""
+    """One small bar chart of genre probabilities per file (the :class:`~muzo_lib.models.result.Prediction`
+    list :func:`~muzo_lib.inference.prediction.predict_files` returns; files that failed say so in their panel's title)."""
     results = results[:max_files]
     cols = min(4, len(results)) or 1
     rows = int(np.ceil(len(results) / cols)) or 1
@@ -126,8 +126,8 @@ def plot_hierarchical_confusion(confusion, tree, title: str = "Subgenre confusio
 
     Args:
         confusion: ``(S, S)`` counts in ``tree.subgenres`` order
-            (:func:`muzo_lib.hierarchy.subgenre_confusion`).
-        tree: the :class:`~muzo_lib.hierarchy.ClassTree`.
+            (:func:`muzo_lib.models.hierarchy.subgenre_confusion`).
+        tree: the :class:`~muzo_lib.models.hierarchy.ClassTree`.
     """
     fig = plot_confusion_matrix(confusion, list(tree.subgenres), title=title, ax=ax)
     ax = fig.axes[0]

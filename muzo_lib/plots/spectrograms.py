@@ -18,8 +18,8 @@ def show_logmel(logmel, config, ax=None, title: str = "", colorbar=True):
     """Draw one log-mel ``(n_mels, frames)`` in dB: time (s) across, mel-spaced frequency (Hz) up.
 
     Args:
-        logmel: the spectrogram in dB, as :class:`muzo_lib.spectrogram.LogMelSpectrogram` returns it.
-        config: its :class:`muzo_lib.spectrogram.MelConfig` (sample rate, hop, fmin/fmax for the axes).
+        logmel: the spectrogram in dB, as :class:`muzo_lib.features.spectrogram.LogMelSpectrogram` returns it.
+        config: its :class:`muzo_lib.features.spectrogram.MelConfig` (sample rate, hop, fmin/fmax for the axes).
         ax: axes to draw on; a new figure when ``None``.
         title: the axes title.
         colorbar: ``True`` adds a dB colour bar beside ``ax``; an ``Axes`` draws the bar in it;
@@ -106,7 +106,7 @@ def plot_setting_variations(y, base, variations: dict[str, list]):
 
     import torch
 
-    from ..spectrogram import LogMelSpectrogram
+    from muzo_lib.features.spectrogram import LogMelSpectrogram
     rows, cols = len(variations), max(len(v) for v in variations.values())
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.6 * rows), squeeze=False)
     for r, (name, values) in enumerate(variations.items()):

@@ -41,8 +41,8 @@ def plot_attention(examples: list[dict], mel_config, frames_per_step: int, segme
     Args:
         examples: one dict per track: ``title``, ``logmel`` ``(n_mels, frames)`` dB,
             ``weights`` ``(n_segments, steps)`` and ``starts`` (first frame of each segment),
-            as returned by :meth:`muzo_lib.prediction.NetworkPredictor.attention`.
-        mel_config: the :class:`muzo_lib.spectrogram.MelConfig` of the log-mels (for the time (s)
+            as returned by :meth:`muzo_lib.inference.prediction.NetworkPredictor.attention`.
+        mel_config: the :class:`muzo_lib.features.spectrogram.MelConfig` of the log-mels (for the time (s)
             and frequency (Hz) axes).
         frames_per_step: input frames per attention step.
         segment_frames: frames per segment.
@@ -74,7 +74,7 @@ def plot_attention(examples: list[dict], mel_config, frames_per_step: int, segme
 
 def plot_stream(frame: pd.DataFrame, classes: list[str], truth: list[tuple] | None = None, title: str = "live stream"):
     """The genre a stream reported at each update (a step line over time, from
-    :func:`muzo_lib.streaming.updates_frame`) against the true parts ``[(start_s, end_s, genre), ...]``,
+    :func:`muzo_lib.inference.streaming.updates_frame`) against the true parts ``[(start_s, end_s, genre), ...]``,
     with the confidence below. Silent updates leave a gap."""
     fig, (ax, conf) = plt.subplots(2, 1, figsize=(11, 4.2), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     row = {c: i for i, c in enumerate(classes)}

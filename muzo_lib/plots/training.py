@@ -16,7 +16,7 @@ def plot_learning_curves(history: dict, title: str = "Learning curves", best_epo
     A widening gap between training and validation is overfitting.
 
     Args:
-        history: one run's history (:attr:`muzo_lib.training.TrainResult.history`: ``epoch``,
+        history: one run's history (:attr:`muzo_lib.training.loop.TrainResult.history`: ``epoch``,
             ``train_loss``, ``val_loss``, ``train_acc``, ``val_acc`` and ``val_segment_acc``,
             accuracies in percent), or ``{name: history}`` for several runs on the same axes,
             one colour per run, training solid and validation dashed.
@@ -118,14 +118,14 @@ def plot_misclassified(evaluation: dict, tracks, classes: list[str], mel_config=
     """Log-mel spectrograms of the most confidently misclassified tracks, titled
     ``true -> predicted (probability)``; ``None`` when every track was right.
 
-    ``mel_config`` is the :class:`muzo_lib.spectrogram.MelConfig` the log-mels were made
+    ``mel_config`` is the :class:`muzo_lib.features.spectrogram.MelConfig` the log-mels were made
     with (default ``MelConfig()``), for the time (s) and frequency (Hz) axes.
     """
     picks = misclassified(evaluation, limit)
     if not picks:
         return None
     if mel_config is None:
-        from ..spectrogram import MelConfig
+        from muzo_lib.features.spectrogram import MelConfig
         mel_config = MelConfig()
     fig, axes = plt.subplots(1, len(picks), figsize=(4.2 * len(picks), 3.2), squeeze=False)
     for ax, i in zip(axes[0], picks):
