@@ -10,7 +10,6 @@ split again, and :attr:`RunData.dataset_changes` says what changed.
 from __future__ import annotations
 
 import json
-import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +21,11 @@ from muzo_lib.data.datasets import dataset_listing, manifest_from_files, scan_da
 from muzo_lib.data.splits import SplitInfo, make_split
 from muzo_lib.features.cache import LogMelCache
 from muzo_lib.features.spectrogram import MelConfig
+from muzo_lib.io.log import get_logger
 from muzo_lib.io.paths import atomic_write_json, atomic_write_text, project_path
 
 DEFAULT_RUN_DIR = "runs/course"
-log = logging.getLogger("muzo")
+log = get_logger(__name__)
 
 
 @dataclass

@@ -15,7 +15,6 @@ time; a track that cannot be computed is reported, never raised; and a damaged e
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import zipfile
 from collections.abc import Iterable
@@ -27,10 +26,11 @@ import torch
 
 from muzo_lib.features.spectrogram import LogMelSpectrogram, MelConfig
 from muzo_lib.io.audio import AudioDecodeError, load_audio
+from muzo_lib.io.log import get_logger
 from muzo_lib.io.paths import atomic_write
 from muzo_lib.io.progress import progress_bar
 
-log = logging.getLogger("muzo")
+log = get_logger(__name__)
 
 #: What reading a damaged entry raises (a truncated or foreign ``.npy``/``.npz``/``.json``).
 DAMAGE = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)
