@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     train.set_defaults(handler=_train)
 
     _add_listen_and_export(commands)
+    _add_book(commands)
 
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
@@ -357,6 +358,33 @@ def _add_listen_and_export(commands) -> None:
     export.add_argument("--format", default="onnx", choices=("onnx",), help="output format (default: onnx)")
     export.add_argument("--output", required=True, metavar="PATH", help="file to write (.onnx)")
     export.set_defaults(handler=_export)
+
+
+def _add_book(commands) -> None:
+    book = commands.add_parser(
+        "book", help="build the book of a course run: its executed notebooks as pages to read offline",
+        description="Turn a run's executed notebooks (RUN/notebooks/) into a static site: RUN/book/index.html with the "
+                    "run's summary and one page per notebook, figures included, no network needed. `muzo course` "
+                    "builds it at the end of every run; this rebuilds it, or writes the compressed copy the "
+                    "repository publishes in docs/book/.",
+        epilog="example: muzo book runs/course --output docs/book --compress")
+    book.add_argument("run", nargs="?", default="runs/course", metavar="RUN",
+                      help="the run's folder (default: runs/course)")
+    book.add_argument("--output", default=None, metavar="DIR", help="where to write the book (default: RUN/book)")
+    book.add_argument("--compress", action="store_true",
+                      help="figures as 256-colour PNGs and audio as MP3 (the published book's form)")
+    book.set_defaults(handler=_book)
+
+
+def _book(args) -> int:
+    from pathlib import Path
+
+    from muzo_lib.course.book import build_book
+
+    index = build_book(Path(args.run).expanduser(), args.output and Path(args.output).expanduser(), compress=args.compress)
+    size = sum(f.stat().st_size for f in index.parent.rglob("*") if f.is_file())
+    print(f"muzo book: {index} ({size / 1e6:.1f} MB)")
+    return 0
 
 
 def _listen(args) -> int:

@@ -47,6 +47,9 @@ def test_run_course_writes_notebooks_figures_and_summary(tmp_path):
     protocol = [line for line in summary.splitlines() if meta["split_note"] in line]   # the split, as the run made it
     assert len(protocol) == 1 and all(str(n) in protocol[0] for n in split_sizes(run_dir)["test"])
     assert any("00_dataset_tour" in line for line in lines)                              # the runner says what it runs
+    assert (run_dir / "book" / "00_dataset_tour.html").is_file()                             # the run's book
+    assert "00_dataset_tour.html" in (run_dir / "book" / "index.html").read_text()
+    assert any(line.startswith("Machine: ") and "cores" in line for line in summary.splitlines())
 
 
 def test_course_kernels_do_not_warn_about_tcp(tmp_path, capfd):

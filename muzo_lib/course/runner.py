@@ -22,6 +22,7 @@ import nbformat
 
 from muzo_lib.data.runs import load_metrics
 from muzo_lib.io.log import get_logger
+from muzo_lib.io.machine import describe_machine
 from muzo_lib.io.paths import atomic_write_text, checkout_root, project_path, project_root
 
 #: `muzo course` cross-validates when the run's test split holds fewer tracks than this.
@@ -59,7 +60,8 @@ def run_course(name: str = "course", data_dir: str = "", parameters: dict | None
             else :func:`course_cv_folds` decides from the dataset.
 
     Returns:
-        The run folder, holding ``notebooks/``, ``figures/`` and ``summary.md``.
+        The run folder, holding ``notebooks/``, ``figures/``, ``summary.md`` and ``book/``
+        (the executed notebooks as pages, :mod:`muzo_lib.course.book`).
     """
     import papermill as pm
 
@@ -97,7 +99,20 @@ def run_course(name: str = "course", data_dir: str = "", parameters: dict | None
     summary = _summary(run_dir, timings, data_dir, parameters, cv_note)
     atomic_write_text(run_dir / "summary.md", summary)
     log(summary)
+    _book(run_dir, log)
     return run_dir
+
+
+def _book(run_dir: Path, log) -> None:
+    """The run's book (:mod:`muzo_lib.course.book`). The notebooks are already saved, so a book
+    that cannot be built is one warning line, not a failed run."""
+    from muzo_lib.course.book import build_book
+
+    try:
+        log(f"book: {build_book(run_dir)}")
+    except Exception as exc:  # noqa: BLE001 (any failure here must not cost the run)
+        get_logger(__name__).warning(f"muzo course: the book was not built: {type(exc).__name__}: {exc} "
+                                     f"(rebuild it with `muzo book {run_dir}`)")
 
 
 def course_cv_folds(data_dir: str | os.PathLike, run_dir: str | os.PathLike, seed: int = 0) -> tuple[int, str]:
@@ -193,6 +208,7 @@ def _summary(run_dir: Path, timings: list[tuple[str, float]], data_dir: str, par
              cv_note: str = "") -> str:
     lines = [f"# Muzo course run `{run_dir.name}`", "",
              f"Dataset: {data_dir or 'built-in generated dataset'}; python {sys.version.split()[0]}",
+             f"Machine: {describe_machine()}",
              f"Settings: {_settings(parameters)}", *_protocol(run_dir), *([cv_note] if cv_note else []), "",
              "| notebook | minutes |", "|---|---|"]
     lines += [f"| {name} | {seconds / 60:.1f} |" for name, seconds in timings]

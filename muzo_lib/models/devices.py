@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import functools
 import os
-import platform
 
 import torch
+
+from muzo_lib.io.machine import cpu_flags
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -41,13 +42,7 @@ def cpu_has_native_bf16() -> bool:
 
 
 def _cpu_flags_have_bf16() -> bool:
-    if platform.system() != "Linux":
-        return False
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "").split()
-    except OSError:
-        return False
+    flags = cpu_flags()
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
