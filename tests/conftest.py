@@ -73,3 +73,13 @@ def notebook_text(nb) -> str:
             elif "data" in out and "text/plain" in out["data"]:
                 parts.append(out["data"]["text/plain"])
     return "\n".join(parts)
+
+
+@pytest.fixture
+def browser():
+    """Headless Chromium driven by Selenium (tests/browser.py); skipped where not installed,
+    except under MUZO_REQUIRE_BROWSER=1 (CI), where a missing browser fails."""
+    from browser import chromium
+
+    with chromium() as driver:
+        yield driver

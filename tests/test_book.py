@@ -11,6 +11,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+from browser import screenshot_path
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from muzo_lib.course.book import INJECTED, book_pages, build_book, source_sha1
@@ -144,3 +145,21 @@ def test_muzo_book_one_line_error_without_notebooks(tmp_path):
     done = subprocess.run([sys.executable, "-m", "muzo_lib.cli", "book", str(tmp_path)], capture_output=True, text=True)
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "no executed notebooks" in done.stderr and str(tmp_path) in done.stderr
+
+
+@pytest.mark.slow
+def test_every_page_opens_in_chromium_with_its_images(run_dir, browser):
+    """The built book in headless Chromium: each page loads, every image decodes, a screenshot is kept."""
+    book = build_book(run_dir, compress=True).parent
+    for page in ["index.html", *sorted(p.name for p in book.glob("[0-9][0-9]_*.html"))]:
+        browser.get((book / page).as_uri())
+        state = browser.execute_script(
+            "return {title: document.title, images: Array.from(document.images).map(i => i.complete && i.naturalWidth),"
+            " nav: document.querySelectorAll('nav.muzo-nav').length}")
+        assert state["title"], page
+        assert all(state["images"]), (page, state["images"])                # every figure decoded
+        assert page == "index.html" or (state["nav"] == 2 and len(state["images"]) == 1), (page, state)
+    browser.get((book / "00_first.html").as_uri())
+    shot = screenshot_path("book_page.png")
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
