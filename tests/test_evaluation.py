@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from muzo_lib.evaluation.metrics import _macro_f1_rows, format_score, metric_intervals, paired_difference
+from muzo_lib.evaluation.metrics import _macro_f1_rows, accuracy_interval, format_score, metric_intervals, paired_difference
 
 
 def test_vectorised_macro_f1_matches_scikit_learn_over_the_classes_each_resample_holds():
@@ -77,3 +77,12 @@ def test_a_cross_validation_result_scores_its_rows_one_way_and_serialises():
     flipped = cv.aligned(["t5", "t4", "t3", "t2", "t1", "t0"])
     assert list(flipped.genres) == genres[::-1] and flipped.probabilities[0].tolist() == [0.4, 0.6]
     assert flipped.accuracy == cv.accuracy and list(flipped.predictions.track_id) == ["t5", "t4", "t3", "t2", "t1", "t0"]
+
+
+def test_accuracy_interval_is_wilsons_and_refuses_no_items():
+    low, high = accuracy_interval(87.5, 48)
+    assert (round(low, 1), round(high, 1)) == (75.3, 94.1)            # Wilson score interval, z = 1.96
+    assert accuracy_interval(100.0, 48)[1] == pytest.approx(100.0) and accuracy_interval(100.0, 48)[0] > 90
+    assert accuracy_interval(50.0, 1000)[1] - accuracy_interval(50.0, 1000)[0] < accuracy_interval(50.0, 48)[1] - 50
+    with pytest.raises(ValueError, match="n=0"):
+        accuracy_interval(50.0, 0)

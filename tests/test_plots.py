@@ -156,3 +156,39 @@ def test_class_balance_stacks_by_split_or_subgenre_and_draws_plain_bars_without_
     ax = fig.axes[0]
     assert ax.get_title() == "Tracks per genre" and ax.get_legend() is None
     assert [p.get_height() for p in ax.patches] == [2, 1]
+
+
+def test_the_top_db_panel_colours_and_counts_the_bins_it_raised():
+    rng = np.random.default_rng(0)
+    y = np.concatenate([rng.normal(0, 0.3, MEL.sample_rate), np.zeros(MEL.sample_rate)]).astype(np.float32)
+    y[MEL.sample_rate:] += rng.normal(0, 1e-6, MEL.sample_rate).astype(np.float32)   # a near-silent second
+    title = _spectrogram_axes(plots.plot_stft_to_logmel(y, MEL))[-1].get_title()
+    share = float(title.split("cyan: ")[1].split("%")[0])
+    assert 30 < share < 60                                   # the quiet half is raised to the floor, and said so
+    loud = np.random.default_rng(1).normal(0, 0.1, MEL.sample_rate).astype(np.float32)
+    assert "cyan: 0.0%" in _spectrogram_axes(plots.plot_stft_to_logmel(loud, MEL))[-1].get_title()
+
+
+def test_legends_sit_beside_the_class_bars_not_over_them():
+    tracks = pd.DataFrame({"genre": ["jazz", "rock"], "split": ["train", "test"]})
+    legend = plots.plot_class_balance(tracks).axes[0].get_legend()
+    assert legend._loc == 2 and legend.get_bbox_to_anchor().x0 > plots.plot_class_balance(tracks).axes[0].bbox.x1 - 1
+
+
+def test_the_gap_figure_shades_the_held_out_curves_interval():
+    frame = pd.DataFrame({"depth": [2, 4], "train_accuracy": [90.0, 100.0], "valid_accuracy": [70.0, 80.0]})
+    ax = plots.plot_gap(frame, "depth", n=48).axes[0]
+    assert len(ax.collections) == 1                           # one band: valid, not train
+    assert any("95% interval (48 tracks)" in t.get_text() for t in ax.get_legend().get_texts())
+    assert not plots.plot_gap(frame, "depth").axes[0].collections
+
+
+def test_permutation_panel_lists_only_features_that_moved_and_marks_one_track():
+    names = [f"f{i}" for i in range(6)]
+    impurity = pd.Series(np.linspace(0.1, 0.6, 6), index=names)
+    permutation = pd.Series([2.0, 0.0, -1.0, 0.0, 0.5, 0.0], index=names)
+    fig = plots.plot_feature_importance(impurity, permutation, permutation * 0 + 0.2, one_track=2.1)
+    ax = fig.axes[1]
+    assert sorted(t.get_text() for t in ax.get_yticklabels()) == ["f0", "f2", "f4"]
+    assert ax.get_title().endswith("3 of 6 features move it")
+    assert any(line.get_xdata()[0] == 2.1 for line in ax.get_lines())

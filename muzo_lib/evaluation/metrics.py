@@ -154,6 +154,24 @@ def paired_difference(y_true, pred_a, pred_b, level: float = 0.95, n_boot: int =
             "detectable": bool(low > 0 or high < 0)}
 
 
+def accuracy_interval(accuracy: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval (percent) of an accuracy of ``accuracy`` percent on ``n`` items:
+    for a score known only as a number (a table's row), where no predictions are left to
+    bootstrap; on a few dozen tracks it is close to the bootstrap interval.
+
+    >>> [round(v, 1) for v in accuracy_interval(87.5, 48)]
+    [75.3, 94.1]
+    """
+    from scipy.stats import norm
+
+    if n <= 0:
+        raise ValueError(f"an accuracy interval needs at least one item, got n={n}")
+    z, p = float(norm.ppf(0.5 + level / 2)), accuracy / 100
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return 100 * max(0.0, float(centre - half)), 100 * min(1.0, float(centre + half))
+
+
 def format_score(value: float, interval, n: int, unit: str = "tracks") -> str:
     """``72.2 [55.0, 86.1] on 18 tracks``: a score with its interval and how many items it rests on."""
     low, high = interval

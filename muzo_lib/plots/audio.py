@@ -32,10 +32,8 @@ def plot_class_balance(tracks, ax=None):
     ax.set_ylabel("tracks")
     ax.set_xlabel("")
     ax.set_title(f"Tracks per genre, by {by}" if by else "Tracks per genre")
-    if by == "subgenre":  # many entries: beside the bars, not over them
+    if by:  # beside the bars, never over one
         ax.legend(title=by, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    elif by:
-        ax.legend(title=by, fontsize=8)
     ax.figure.tight_layout()
     return ax.figure
 

@@ -37,21 +37,30 @@ def plot_feature_correlations(table: pd.DataFrame, features: list[str], title: s
 
 
 def plot_feature_importance(impurity: pd.Series, permutation: pd.Series, permutation_std: pd.Series | None = None,
-                            top: int = 15):
+                            top: int = 15, one_track: float | None = None):
     """Side by side: mean decrease in impurity (what the trees split on, from training
     data) and permutation importance (accuracy lost on held-out tracks when a feature is
-    shuffled), for the ``top`` features of each."""
+    shuffled), for the ``top`` features of each.
+
+    The permutation panel lists only features whose shuffling changed the accuracy at all
+    (the others are a row of zeros), with their spread over repeats; ``one_track`` (points)
+    draws the change that one held-out track makes, the smallest a score can resolve.
+    """
     fig, axes = plt.subplots(1, 2, figsize=(12, 0.3 * top + 1.5))
     imp = impurity.sort_values().tail(top)
     axes[0].barh(imp.index, imp.to_numpy(), color="tab:blue")
     axes[0].set_title("impurity importance (train)")
     axes[0].set_xlabel("mean decrease in impurity")
-    perm = permutation.sort_values().tail(top)
+    moved = permutation[permutation.abs() > 1e-9]
+    perm = moved.sort_values().tail(top)
     err = None if permutation_std is None else permutation_std.loc[perm.index].to_numpy()
-    axes[1].barh(perm.index, perm.to_numpy(), xerr=err, color="tab:orange")
+    axes[1].barh(perm.index, perm.to_numpy(), xerr=err, color="tab:orange", label="mean drop +- sd over shuffles")
     axes[1].axvline(0, color="k", lw=0.8)
-    axes[1].set_title("permutation importance (held-out tracks)")
+    if one_track:
+        axes[1].axvline(one_track, color="tab:red", ls="--", lw=1, label=f"one held-out track ({one_track:.1f} points)")
+    axes[1].set_title(f"permutation importance (held-out): {len(moved)} of {len(permutation)} features move it")
     axes[1].set_xlabel("accuracy drop (percentage points)")
+    axes[1].legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)  # under the axis, off the bars
     for ax in axes:
         ax.tick_params(axis="y", labelsize=8)
     fig.tight_layout()

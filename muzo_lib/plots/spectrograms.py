@@ -6,6 +6,7 @@ axis for mel spectrograms) and a colour bar in dB, so a learner can read any of 
 """
 from __future__ import annotations
 
+import matplotlib.colors
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -77,9 +78,19 @@ def plot_stft_to_logmel(y, config):
     img = librosa.display.specshow(librosa.power_to_db(mel, top_db=None), y_axis="mel", ax=axes[2], **kw)
     fig.colorbar(img, cax=bars[2], format=DB_FORMAT)
     axes[2].set_title(f"3. mel power in dB ({config.n_mels} mel bands: low frequencies get more bands)")
+    mel_db = librosa.power_to_db(mel, top_db=None)
+    clipped = mel_db < mel_db.max() - config.top_db if config.top_db is not None else np.zeros(mel_db.shape, bool)
     img = librosa.display.specshow(librosa.power_to_db(mel, top_db=config.top_db), y_axis="mel", ax=axes[3], **kw)
     fig.colorbar(img, cax=bars[3], format=DB_FORMAT)
-    axes[3].set_title(f"4. log-mel, clipped {config.top_db} dB below the peak: what the networks see")
+    # the clipped bins in a colour of their own: on a clip whose range is under top_db they are
+    # few, and panels 3 and 4 would otherwise look the same
+    if clipped.any():
+        librosa.display.specshow(np.where(clipped, 1.0, np.nan), y_axis="mel", ax=axes[3], vmin=0, vmax=1,
+                                 cmap=matplotlib.colors.ListedColormap(["#00e5ff"]),
+                                 **{k: v for k, v in kw.items() if k != "cmap"})
+    axes[3].set_title("4. log-mel without a floor (top_db None): what the networks see" if config.top_db is None else
+                      f"4. log-mel: bins over {config.top_db:g} dB below the peak raised to it (cyan: "
+                      f"{100 * clipped.mean():.1f}% of bins): what the networks see")
     fig.tight_layout()
     return fig
 

@@ -91,18 +91,30 @@ def plot_learning_rate(history: dict, title: str = "Learning rate (ReduceLROnPla
     return fig
 
 
-def plot_gap(frame: pd.DataFrame, x: str, curves=("train_accuracy", "valid_accuracy"), title: str = "", ax=None):
-    """Accuracy curves (percent) against one knob (tree depth, leaf size, train tracks...)."""
+def plot_gap(frame: pd.DataFrame, x: str, curves=("train_accuracy", "valid_accuracy"), title: str = "", ax=None,
+             n: int | None = None):
+    """Accuracy curves (percent) against one knob (tree depth, leaf size, train tracks...).
+
+    ``n``: the held-out tracks behind each non-training curve; their 95% intervals (Wilson) are
+    then shaded, so a learner sees which moves a few dozen tracks can resolve.
+    """
+    from muzo_lib.evaluation.metrics import accuracy_interval
+
     if ax is None:
         fig, ax = plt.subplots(figsize=(5.5, 3.5))
     labels = [str(v) for v in frame[x]]
     for curve in curves:
-        ax.plot(labels, frame[curve].to_numpy(), marker="o", label=curve.replace("_accuracy", ""))
+        values = frame[curve].to_numpy()
+        line, = ax.plot(labels, values, marker="o", label=curve.replace("_accuracy", ""))
+        if n and not curve.startswith("train"):
+            low, high = np.array([accuracy_interval(v, n) for v in values]).T
+            ax.fill_between(labels, low, high, color=line.get_color(), alpha=0.15, lw=0,
+                            label=f"{curve.replace('_accuracy', '')}: 95% interval ({n} tracks)")
     ax.set_xlabel(x)
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 105)
     ax.set_title(title)
-    ax.legend()
+    ax.legend(fontsize=8, loc="lower right")
     ax.figure.tight_layout()
     return ax.figure
 
