@@ -125,8 +125,8 @@ def write_zip(path: Path, members: dict[str, bytes]) -> Path:
 
 # ---------------------------------------------------------------- FMA
 
-#: genre_id, #tracks, parent, title, top_level: a corner of FMA's real tree (ids and titles as in
-#: genres.csv), with counts chosen so the tie-breaks are exercised.
+#: genre_id, #tracks, parent, title, top_level: a small tree in genres.csv's format with FMA-like
+#: titles (the parents and counts are made up so that every tie-break of the rule is exercised).
 GENRES = [
     (2, 1000, 0, "International", 2), (46, 90, 2, "Latin America", 2),
     (8, 500, 0, "Old-Time / Historic", 8),

@@ -9,8 +9,9 @@ roots (``parent == 0``) are the top genres.
 
 The subgenre rule (:func:`subgenre_of`): a track's subgenre is the *child of its top genre*
 on the way to one of its own ``genres``, so the subgenres of a genre are exactly its children
-in FMA's tree and every class gathers its deeper genres too (``Rock/Punk`` holds
-``Hardcore`` and ``Post-Punk`` tracks). Where the track's genres lead to several children,
+in FMA's tree and every class gathers the deeper genres below it (a grandchild's tracks go to
+the child it hangs from): two clean levels, and more tracks per class than the deepest genre
+would leave. Where the track's genres lead to several children,
 the one with the most tracks in ``genres.csv`` wins, then the lowest id. A track whose genres
 name only the top genre itself gets the top genre's own name as subgenre (``Rock/Rock/``):
 "rock, nothing more specific", so every genre folder holds subgenre folders only. Tracks
