@@ -165,6 +165,20 @@ def test_a_full_disk_while_unpacking_is_one_line_and_leaves_no_half_dataset(tmp_
     assert list((tmp_path / "data").iterdir()) == []
 
 
+def test_a_full_disk_while_laying_out_is_one_line(tmp_path, capsys, archives, monkeypatch):
+    import errno
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(acquire.os, "replace", full)
+    dest = tmp_path / "data" / "gtzan"
+    code, _, err = _run(capsys, "gtzan", "--from", str(archives["gtzan"]), "--dest", str(dest),
+                        "--checksum", "md5:" + digest(archives["gtzan"], "md5"))
+    assert code == 2 and "disk full while laying out gtzan" in err
+    assert list((tmp_path / "data").iterdir()) == []
+
+
 def test_a_download_with_the_wrong_checksum_is_refused(tmp_path, capsys, archives):
     with loopback_server({"/m.zip": archives["meta"].read_bytes()}) as server:
         code, _, err = _run(capsys, "fma-metadata", "--dest", str(tmp_path / "m"), "--url", server.url("/m.zip"))
@@ -172,11 +186,39 @@ def test_a_download_with_the_wrong_checksum_is_refused(tmp_path, capsys, archive
     assert not (tmp_path / "m").exists() and (tmp_path / "downloads" / "m.zip.bad").is_file()
 
 
+def test_an_empty_destination_folder_is_used(tmp_path, capsys, archives):
+    dest = tmp_path / "gtzan"
+    dest.mkdir()
+    code, _, _ = _run(capsys, "gtzan", "--from", str(archives["gtzan"]), "--dest", str(dest),
+                      "--checksum", "md5:" + digest(archives["gtzan"], "md5"))
+    assert code == 0 and (dest / "blues" / "blues.00000.wav").is_file()
+
+
+def test_the_readme_commands_parse(monkeypatch):
+    import re
+    from pathlib import Path
+
+    from muzo_lib import cli
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = text.split("## Getting real datasets", 1)[1].split("\n## ", 1)[0]
+    lines = [line.split("#")[0].split() for line in re.findall(r"```bash\n(.*?)```", section, re.S)[0].splitlines()]
+    seen = []
+    monkeypatch.setattr(cli, "_data", lambda args: seen.append(args.name) or 0)
+    for argv in lines:
+        assert argv[0].endswith("muzo") and cli.main(argv[1:]) == 0, argv
+    assert seen == ["fma-metadata", "fma-small", "fma-medium", "gtzan"]
+
+
 def test_bad_checksum_option_and_unknown_dataset(tmp_path, capsys):
     code, _, err = _run(capsys, "gtzan", "--from", "x", "--checksum", "crc:zz")
     assert code == 2 and "--checksum should be ALGO:HEX" in err
     with pytest.raises(ValueError, match="unknown dataset 'fma-huge'"):
         acquire.obtain_dataset("fma-huge")
+    code, _, err = _run(capsys, "gtzan", "--from", "x.tar.gz", "--url", "http://127.0.0.1:9/x")
+    assert code == 2 and "not both" in err
+    code, _, err = _run(capsys, "gtzan", "--from", str(tmp_path / "missing.tar.gz"), "--dest", str(tmp_path / "g"))
+    assert code == 2 and "no such archive file" in err
 
 
 def test_a_given_split_in_metadata_csv_is_validated(tmp_path):

@@ -11,6 +11,7 @@ destination is never written into, and an interrupted call leaves no half datase
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -64,6 +65,8 @@ def obtain_dataset(name: str, dest: str | os.PathLike | None = None, archive: st
         FetchError / MetadataError (``ValueError``): one line saying what went wrong and what to do.
     """
     src = source(name)
+    if archive is not None and url is not None:
+        raise FetchError("give --from ARCHIVE or --url URL, not both")
     dest = Path(dest or src.default_dest).expanduser()
     done = _existing(dest, src)
     if done is not None:
@@ -98,6 +101,10 @@ def obtain_dataset(name: str, dest: str | os.PathLike | None = None, archive: st
         if dest.is_dir():
             dest.rmdir()  # empty (checked by _existing): replaced by the finished folder
         os.rename(out, dest)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise FetchError(f"disk full while laying out {src.name} in {dest.parent}; free space and run again") from None
+        raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     for item in manifest.get("skipped", []):
