@@ -240,3 +240,24 @@ def test_a_given_split_in_metadata_csv_is_validated(tmp_path):
     table.to_csv(tmp_path / "metadata.csv", index=False)
     with pytest.raises(DatasetError, match="split 'holdout' for b/1.wav"):
         scan_dataset(tmp_path)
+
+
+@pytest.mark.slow
+def test_the_command_in_its_own_process_shows_progress_and_fails_in_one_line(tmp_path, archives):
+    import subprocess
+    import sys
+
+    def muzo(*args):
+        return subprocess.run([sys.executable, "-m", "muzo_lib.cli", "data", *map(str, args)], capture_output=True,
+                              text=True, cwd=tmp_path, timeout=120)
+
+    with loopback_server({"/m.zip": archives["meta"].read_bytes()}) as server:
+        done = muzo("fma-metadata", "--url", server.url("/m.zip"), "--checksum", digest(archives["meta"]))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "data" / "fma_metadata" / "tracks.csv").is_file()          # the default --dest, from here
+    assert "m.zip" in done.stderr and "B/s" in done.stderr                        # tqdm's bar on stderr
+    assert "fma-metadata: 9 tracks and 11 genres described" in done.stdout
+    bad = write_tar(tmp_path / "bad.tar.gz", {"genres/../../x.wav": b"x"})
+    done = muzo("gtzan", "--from", bad, "--allow-unknown-checksum")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("muzo data: bad.tar.gz is refused")
