@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _add_listen_and_export(commands)
     _add_book(commands)
+    _add_data(commands)
 
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
@@ -385,6 +386,56 @@ def _book(args) -> int:
     size = sum(f.stat().st_size for f in index.parent.rglob("*") if f.is_file())
     print(f"muzo book: {index} ({size / 1e6:.1f} MB)")
     return 0
+
+
+
+
+def _add_data(commands) -> None:
+    from muzo_lib.data.sources import SOURCES  # names and defaults only: no download machinery
+
+    data = commands.add_parser(
+        "data", help="download (or take --from) GTZAN or FMA, verify, unpack and lay it out for Muzo",
+        description="Obtain a dataset: download it with a progress bar (an interrupted download resumes), verify the "
+                    "archive against its publisher's checksum, unpack it safely and leave <genre>/<file> (GTZAN) or "
+                    "<genre>/<subgenre>/<file> plus metadata.csv with artists and FMA's split (FMA), and "
+                    "muzo_data.json (what was fetched, checksums, counts, skipped tracks). GTZAN's original link is "
+                    "dead: pass your copy with --from. fma-small and fma-medium need fma-metadata first.",
+        epilog="examples: muzo data fma-metadata && muzo data fma-small\n"
+               "          muzo data gtzan --from ~/Downloads/genres.tar.gz",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    data.add_argument("name", choices=list(SOURCES), metavar="NAME", help="one of " + ", ".join(SOURCES))
+    data.add_argument("--dest", default=None, metavar="DIR",
+                      help="folder to create (default: " + ", ".join(f"{n}: {s.default_dest}" for n, s in SOURCES.items())
+                      + "); must be missing or empty")
+    data.add_argument("--from", dest="archive", default=None, metavar="ARCHIVE",
+                      help="use this archive file instead of downloading (verified the same way; never modified)")
+    data.add_argument("--url", default=None, help="download from this address instead of the publisher's")
+    data.add_argument("--checksum", default=None, metavar="ALGO:HEX",
+                      help="expect this checksum instead of the published one (a mirror's), e.g. sha1:0123...")
+    data.add_argument("--allow-unknown-checksum", action="store_true",
+                      help="go on with an archive that matches no known checksum (recorded as unverified)")
+    data.add_argument("--download-dir", default=None, metavar="DIR",
+                      help="where downloads go and are kept (default: downloads/ next to --dest)")
+    data.add_argument("--metadata", default=None, metavar="DIR",
+                      help="fma-small/fma-medium: the folder with tracks.csv and genres.csv (default: data/fma_metadata)")
+    data.add_argument("--retries", type=_whole_number_0, default=3, metavar="N",
+                      help="dropped connections resumed within one run (default: 3; running again resumes too)")
+    data.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+    data.set_defaults(handler=_data)
+
+
+def _data(args) -> int:
+    from muzo_lib.data.acquire import obtain_dataset
+
+    obtain_dataset(args.name, dest=args.dest, archive=args.archive, url=args.url, checksum=args.checksum,
+                   allow_unknown_checksum=args.allow_unknown_checksum, download_dir=args.download_dir,
+                   metadata=args.metadata, retries=args.retries, progress=not args.no_progress,
+                   log=print)
+    return 0
+
+
+def _whole_number_0(text: str) -> int:
+    return _whole_number(text, 0)
 
 
 def _listen(args) -> int:

@@ -25,10 +25,14 @@ GTZAN_GENRES = ("blues", "classical", "country", "disco", "hiphop",
 #: Files of GTZAN known to be unusable (jazz.00054 does not decode).
 GTZAN_CORRUPT = {"jazz.00054": "known corrupt GTZAN file"}
 _GTZAN_NAME = re.compile(r"^(?P<genre>[a-z]+)\.(?P<num>\d{5})$")
-#: Optional per-dataset metadata file at the dataset root (columns ``path``, ``artist``).
+#: Optional per-dataset metadata file at the dataset root: columns ``path`` and ``artist``, and
+#: optionally ``split`` (``train``/``valid``/``test``: the dataset's own split, e.g. FMA's).
 METADATA_FILE = "metadata.csv"
+#: ``metadata.csv`` split names accepted, and the manifest's name for each (FMA writes training/validation).
+SPLIT_ALIASES = {"train": "train", "training": "train", "valid": "valid", "validation": "valid", "val": "valid",
+                 "test": "test", "": ""}
 MANIFEST_COLUMNS = ["track_id", "path", "genre", "subgenre", "artist", "duration",
-                    "sample_rate", "channels", "status", "reason"]
+                    "sample_rate", "channels", "status", "reason", "given_split"]
 
 
 class DatasetError(ValueError):
@@ -56,8 +60,8 @@ def scan_dataset(root: str | os.PathLike, min_duration: float = 3.0,
     """
     root = _dataset_root(_given_path(root))
     genre_dirs, looped = _genre_dirs(root)
-    artists = _read_artist_metadata(root)
-    rows = [_manifest_row(root, genre_dir.name, path, min_duration, check_audio, artists)
+    metadata = _read_metadata(root)
+    rows = [_manifest_row(root, genre_dir.name, path, min_duration, check_audio, metadata)
             for genre_dir in genre_dirs for path in _genre_files(root, genre_dir)]
     _dedupe_track_ids(rows)
     manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
@@ -202,12 +206,13 @@ def _dataset_root(root: Path) -> Path:
 
 
 def _manifest_row(root: Path, genre: str, path: Path, min_duration: float,
-                  check_audio: bool, artists: dict) -> dict:
+                  check_audio: bool, metadata: dict) -> dict:
     rel = path.relative_to(root)
     subgenre = rel.parts[1] if len(rel.parts) > 2 else ""
+    artist, given_split = metadata.get(rel.as_posix(), ("", ""))
     row = dict(track_id=rel.with_suffix("").as_posix(), path=str(path), genre=genre,
-               subgenre=subgenre, artist=artists.get(rel.as_posix(), ""), duration=np.nan,
-               sample_rate=0, channels=0, status="skipped", reason="")
+               subgenre=subgenre, artist=artist, duration=np.nan,
+               sample_rate=0, channels=0, status="skipped", reason="", given_split=given_split)
     if path.suffix.lower() not in AUDIO_EXTENSIONS:
         row["reason"] = f"not an audio file ({path.suffix or 'no extension'})"
         return row
@@ -241,14 +246,22 @@ def _check_decodes(path: Path, info: dict) -> float:
     return stats.seconds
 
 
-def _read_artist_metadata(root: Path) -> dict:
+def _read_metadata(root: Path) -> dict[str, tuple[str, str]]:
+    """``metadata.csv``: relative path -> ``(artist, given split)``; ``{}`` without the file or its
+    ``path`` and ``artist`` columns. A split value other than :data:`SPLIT_ALIASES` is a one-line
+    :class:`DatasetError` (a typo must not silently move a track to another side)."""
     meta = root / METADATA_FILE
     if not meta.is_file():
         return {}
-    table = pd.read_csv(meta, dtype=str).fillna("")
+    table = pd.read_csv(meta, dtype=str, keep_default_na=False)
     if not {"path", "artist"} <= set(table.columns):
         return {}
-    return dict(zip(table["path"], table["artist"]))
+    splits = table["split"].str.strip().str.lower() if "split" in table.columns else pd.Series("", index=table.index)
+    bad = splits[~splits.isin(SPLIT_ALIASES.keys())]
+    if len(bad):
+        raise DatasetError(f"{meta}: split {table['split'][bad.index[0]]!r} for {table['path'][bad.index[0]]} "
+                           f"({len(bad)} such row(s)); use train, valid or test (or leave it empty)")
+    return dict(zip(table["path"], zip(table["artist"], splits.map(SPLIT_ALIASES))))
 
 
 # ---------------------------------------------------------------- GTZAN

@@ -111,7 +111,7 @@ def prepare_run(data_dir: str | os.PathLike | None = None, run_dir: str | os.Pat
         run_dir: where this run's artefacts live (relative to the current directory);
             ``None``: the project's :data:`DEFAULT_RUN_DIR`.
         seed: makes the split repeatable.
-        split_strategy: ``auto``, ``gtzan``, ``artist`` or ``track`` (see :func:`make_split`).
+        split_strategy: ``auto``, ``gtzan``, ``given``, ``artist`` or ``track`` (see :func:`make_split`).
         valid_size, test_size: fractions of the tracks.
         min_duration: shortest usable track, seconds.
 
@@ -189,7 +189,7 @@ def run_from_files(files, labels, run_dir: str | os.PathLike, seed: int = 0, val
 
 def _load_run(run: Path, root: Path, meta: dict) -> RunData:
     manifest = pd.read_csv(run / "manifest.csv", keep_default_na=False,
-                           dtype={"subgenre": str, "artist": str, "reason": str})
+                           dtype={"subgenre": str, "artist": str, "reason": str, "given_split": str})
     manifest.attrs.update(root=str(root), is_gtzan=meta["is_gtzan"], empty_genres=meta["empty_genres"],
                           ignored_folders=meta.get("ignored_folders", []))
     split = pd.read_csv(run / "split.csv", keep_default_na=False, dtype={"artist": str})

@@ -3,7 +3,9 @@
 Splits are per track (the segments of one track never land on two sides) and, where
 artists are known, grouped by artist (no artist on two sides): random splits of genre
 datasets put one artist's tracks on both sides and report optimistic scores. GTZAN gets
-its fault-filtered, artist-disjoint split (Kereliuk, Sturm & Larsen 2015).
+its fault-filtered, artist-disjoint split (Kereliuk, Sturm & Larsen 2015); a dataset whose
+``metadata.csv`` gives every track a side (FMA's own split, written by ``muzo data fma-*``)
+gets that split.
 
 :func:`random_track_split` and :func:`leakage_report` exist to *show* the leak
 (notebooks 00 and 02); no trainer uses them.
@@ -37,9 +39,11 @@ def make_split(manifest: pd.DataFrame, seed: int = 0, valid_size: float = 0.15,
         seed: makes the split repeatable.
         valid_size, test_size: fractions of the tracks (approximate when grouping).
         strategy: ``"gtzan"`` (the fault-filtered split; faulty tracks dropped),
-            ``"artist"`` (stratified by genre, grouped by artist: no artist on two sides),
-            ``"track"`` (stratified by genre only), or ``"auto"``: ``gtzan`` for a full
-            GTZAN, ``artist`` where every genre has at least 3 artists, else ``track``.
+            ``"given"`` (the dataset's own split from ``metadata.csv``'s ``split`` column, e.g.
+            FMA's; tracks without one dropped), ``"artist"`` (stratified by genre, grouped by
+            artist: no artist on two sides), ``"track"`` (stratified by genre only), or
+            ``"auto"``: ``gtzan`` for a full GTZAN, ``given`` where every track has a side,
+            ``artist`` where every genre has at least 3 artists, else ``track``.
 
     Returns:
         ``(split, info)``: ``split`` has columns ``track_id, genre, artist, split``;
@@ -60,6 +64,18 @@ def make_split(manifest: pd.DataFrame, seed: int = 0, valid_size: float = 0.15,
         tracks = tracks.dropna(subset=["split"]).reset_index(drop=True)
         info = SplitInfo("gtzan", "GTZAN fault-filtered, artist-disjoint split (Kereliuk et al. 2015); "
                                   f"{dropped} track(s) on the fault list left out")
+    elif strategy == "given":
+        tracks["split"] = _given_split(usable).to_numpy()
+        dropped = int((tracks.split == "").sum())
+        tracks = tracks[tracks.split != ""].reset_index(drop=True)
+        if tracks.empty:
+            raise ValueError("split strategy 'given' needs a split column in the dataset's metadata.csv "
+                             "(train, valid or test per track); none is given")
+        known = tracks[tracks.artist != ""]
+        crossing = int((known.groupby("artist").split.nunique() > 1).sum())
+        info = SplitInfo("given", "the dataset's own split (metadata.csv, e.g. FMA's training/validation/test); "
+                         + (f"{crossing} artist(s) on two sides" if crossing else "no artist on two sides")
+                         + (f"; {dropped} track(s) without a side left out" if dropped else ""))
     elif strategy in ("artist", "track"):
         groups = tracks.artist.where(tracks.artist != "", tracks.track_id) if strategy == "artist" else tracks.track_id
         tracks["split"] = _grouped_stratified_split(_strata(usable), groups.to_numpy(), seed, valid_size, test_size)
@@ -69,7 +85,7 @@ def make_split(manifest: pd.DataFrame, seed: int = 0, valid_size: float = 0.15,
                 SplitInfo("track", f"stratified by {level}, per track; artists are unknown or too few "
                                    "per genre, so artists may leak across sides (optimistic scores)"))
     else:
-        raise ValueError(f"unknown split strategy {strategy!r}; use auto, gtzan, artist or track")
+        raise ValueError(f"unknown split strategy {strategy!r}; use auto, gtzan, given, artist or track")
     return tracks, info
 
 
@@ -79,10 +95,21 @@ def _auto_strategy(manifest: pd.DataFrame, tracks: pd.DataFrame) -> str:
         names = set(tracks.track_id.map(lambda t: t.rsplit("/", 1)[-1]))
         if len(names & official.keys()) >= 0.9 * len(official):
             return "gtzan"
+    given = _given_split(usable_tracks(manifest))
+    if len(given) and (given != "").all():
+        return "given"
     known = tracks[tracks.artist != ""]
     if len(known) == len(tracks) and known.groupby("genre").artist.nunique().min() >= 3:
         return "artist"
     return "track"
+
+
+def _given_split(usable: pd.DataFrame) -> pd.Series:
+    """Each track's side from its dataset's ``metadata.csv`` ("" where none is given; manifests
+    made before the column existed give none)."""
+    if "given_split" not in usable.columns:
+        return pd.Series("", index=usable.index, dtype=object)
+    return usable["given_split"].fillna("").astype(str)
 
 
 def _strata(tracks: pd.DataFrame) -> np.ndarray:
