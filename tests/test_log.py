@@ -52,10 +52,10 @@ def test_timestamps_start_each_line_when_asked(capsys):
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d line", timed) and plain == "plain"
 
 
-def _fit_lines(capsys, epochs=2):
+def _fit_lines(capsys, epochs=2, **options):
     seed_everything(0)
     fit(SpectrogramCNN(CNNConfig(n_classes=3, **SMALL)), toy_tracks(), toy_tracks(n_per_class=3, seed=1), CLASSES,
-        MEL, quick(epochs=epochs, verbose=True))
+        MEL, quick(epochs=epochs, verbose=True, **options))
     return capsys.readouterr().out.splitlines()
 
 
@@ -64,6 +64,18 @@ def test_fit_logs_one_completed_line_per_epoch_and_a_level_silences_them(capsys)
     assert sum(line.startswith("Epoch ") for line in lines) == 2
     with logging_settings("WARNING"):
         assert _fit_lines(capsys) == []
+
+
+def test_compact_style_writes_exactly_one_line_per_epoch_with_its_scores_and_verdict(capsys):
+    seed = [line for line in _fit_lines(capsys, epochs=3) if line.startswith(("Epoch ", "  "))]
+    lines = _fit_lines(capsys, epochs=3, lr_patience=0, early_stopping_patience=3, log_style="compact")
+    epochs = [line for line in lines if line.startswith("epoch ")]
+    assert len(epochs) == 3 and len(seed) >= 3 * 4                      # the seed style: four or more per epoch
+    assert all(" | train loss " in line and " | valid loss " in line for line in epochs)
+    assert "best so far" in epochs[0] and not any(line.startswith("  ") for line in lines)
+    assert [("no better" in line) == ("LR " in line) for line in epochs[1:]] == [True, True]  # lr_patience 0: cut at once
+    with pytest.raises(ValueError, match="log_style"):
+        quick(log_style="table")
 
 
 @pytest.mark.parametrize("argv, level, timed", [([], logging.INFO, False), (["--quiet"], logging.WARNING, False),

@@ -49,11 +49,13 @@ COURSE_MEL = MelConfig(n_mels=64)
 #: epochs 18-23 (97.9-100%).
 #: Batches of 16 crops: twice the optimizer steps of 32 for the same crops, at the same crops/s
 #: on a CPU. Anything not listed is :class:`TrainConfig`'s own default.
-#: No per-batch progress bars in the course: one log line per epoch. A notebook cell that trains
+#: No per-batch progress bars in the course, and one log line per epoch (``log_style="compact"``):
+#: a training reads as a table a learner can scan. A notebook cell that trains
 #: for minutes sent thousands of widget messages, which overflowed the kernel's output queue
 #: under nbval on a loaded machine ("Timeout of 5 seconds exceeded waiting for output").
 COURSE_TRAINING = {"epochs": 30, "batch_size": 16, "learning_rate": 0.002, "segment_seconds": 3.0,
-                   "crops_per_track": 2, "early_stopping_patience": 4, "lr_patience": 1, "progress": False}
+                   "crops_per_track": 2, "early_stopping_patience": 4, "lr_patience": 1, "progress": False,
+                   "log_style": "compact"}
 #: The course trains without augmentation: at its budget (a few thousand crops per network) the
 #: masks and gains slow learning more than they regularise (notebook 03's ablation measures it).
 COURSE_AUGMENT = {"freq_masks": 0, "time_masks": 0, "gain_db": 0.0, "mixup_alpha": 0.0}

@@ -23,7 +23,7 @@ from .evaluation import (
     plot_split_comparison,
 )
 from .features import plot_embedding_maps, plot_feature_correlations, plot_feature_distributions, plot_feature_importance
-from .spectrograms import plot_logmels, plot_mel_filterbank, plot_setting_variations, plot_stft_to_logmel, show_logmel
+from .spectrograms import plot_augmented_crops, plot_logmels, plot_mel_filterbank, plot_setting_variations, plot_stft_to_logmel, show_logmel
 from .timeline import plot_attention, plot_genre_over_time, plot_stream, plot_taggram
 from .training import (
     misclassified,
@@ -34,7 +34,7 @@ from .training import (
     plot_misclassified,
 )
 
-__all__ = ["distinct_colors", "misclassified", "plot_accuracies", "plot_attention", "plot_class_balance",
+__all__ = ["distinct_colors", "misclassified", "plot_accuracies", "plot_augmented_crops", "plot_attention", "plot_class_balance",
            "plot_confusion_matrix", "plot_durations", "plot_embedding_maps", "plot_feature_correlations",
            "plot_feature_distributions", "plot_feature_importance", "plot_gap", "plot_genre_over_time", "plot_hierarchical_confusion",
            "plot_head_comparison", "plot_learning_curves", "plot_learning_rate", "plot_logmels",

@@ -130,3 +130,30 @@ def plot_setting_variations(y, base, variations: dict[str, list]):
             axes[r, c].set_xlabel("")
     fig.tight_layout()
     return fig
+
+
+def plot_augmented_crops(crop, config, augment, draws: int = 3, seed: int = 0):
+    """One training crop and ``draws`` random augmentations of it, as training draws them:
+    SpecAugment's masked bands and frames set to the crop's floor, and a random gain.
+
+    Args:
+        crop: a log-mel crop ``(n_mels, frames)`` in dB.
+        config: its :class:`muzo_lib.features.spectrogram.MelConfig`.
+        augment: the :class:`muzo_lib.features.augment.AugmentConfig` to draw from.
+    """
+    import torch
+
+    from muzo_lib.features.augment import augment_batch
+
+    x = torch.as_tensor(np.asarray(crop, dtype=np.float32)).unsqueeze(0).repeat(draws, 1, 1)
+    generator = torch.Generator().manual_seed(seed)
+    augmented, _ = augment_batch(x, torch.zeros(draws, 1), augment, generator)
+    fig, axes = plt.subplots(1, draws + 1, figsize=(3.2 * (draws + 1), 3.0), sharey=True)
+    show_logmel(np.asarray(crop), config, ax=axes[0], title="the crop", colorbar=False)
+    for i, ax in enumerate(axes[1:], 1):
+        show_logmel(augmented[i - 1].numpy(), config, ax=ax, title=f"draw {i}", colorbar=False)
+        ax.set_ylabel("")
+    fig.suptitle(f"SpecAugment: up to {augment.freq_masks} x {augment.freq_mask_bands} mel bands and "
+                 f"{augment.time_masks} x {augment.time_mask_frames} frames masked, gain up to +-{augment.gain_db:g} dB")
+    fig.tight_layout()
+    return fig

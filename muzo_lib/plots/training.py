@@ -33,7 +33,7 @@ def plot_learning_curves(history: dict, title: str = "Learning curves", best_epo
     several = "epoch" not in history
     runs = history if several else {"": history}
     kept = best_epoch if isinstance(best_epoch, dict) else {"": best_epoch}
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 3.6))
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.6 if several else 4.2))
     for i, (name, h) in enumerate(runs.items()):
         epochs = h["epoch"]
         if several:
@@ -60,7 +60,7 @@ def plot_learning_curves(history: dict, title: str = "Learning curves", best_epo
     for ax in (ax_loss, ax_acc):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)  # below: off the curves
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()

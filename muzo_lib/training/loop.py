@@ -99,7 +99,10 @@ class TrainConfig:
             ``(seed, epoch, rank)`` (so a resumed run repeats; ``fit`` reseeds torch's global
             RNG); the caller seeds the model's initial weights, e.g. with :func:`seed_everything`.
         progress: draw progress bars.
-        verbose: log the seed-style lines (to the ``muzo`` logger, :mod:`muzo_lib.io.log`).
+        verbose: log the training lines (to the ``muzo`` logger, :mod:`muzo_lib.io.log`).
+        log_style: ``"seed"``: the seed document's lines, five or six per epoch; ``"compact"``:
+            one line per epoch (losses, accuracies, LR cut, kept or patience), for notebooks,
+            where a few dozen epochs should read as one table.
     """
     epochs: int = 30
     batch_size: int = 32
@@ -123,6 +126,7 @@ class TrainConfig:
     seed: int = 0
     progress: bool = True
     verbose: bool = True
+    log_style: str = "seed"
 
     def __post_init__(self):
         if isinstance(self.augment, dict):
@@ -136,6 +140,8 @@ class TrainConfig:
             raise ValueError("learning_rate and segment_seconds must be positive")
         if self.monitor not in ("val_loss", "val_acc"):
             raise ValueError(f"TrainConfig.monitor must be 'val_loss' or 'val_acc', got {self.monitor!r}")
+        if self.log_style not in ("seed", "compact"):
+            raise ValueError(f"TrainConfig.log_style must be 'seed' or 'compact', got {self.log_style!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -528,12 +534,12 @@ def fit(model: nn.Module, train: TrackSet, valid: TrackSet, outputs: list[str], 
                   **(extra or {})}
         if improved and checkpoint_path is not None:
             save_checkpoint(checkpoint_path, model, mel_config, outputs, cfg.segment_seconds, extra=scores)
-        _log_judgement(say, state, cfg, improved, saved=checkpoint_path is not None)
+        _log_judgement(say, state, cfg, improved, saved=checkpoint_path is not None, lr=(lr_before, lr_after))
         if last_path is not None:                                  # what a resumed run starts from
             save_checkpoint(last_path, model, mel_config, outputs, cfg.segment_seconds, extra=scores,
                             resume={**state.to_resume(), **engine.resume_state(), "train_config": _plain_config(cfg)})
         events.write_epoch(state.history)
-        if epoch < cfg.epochs:
+        if epoch < cfg.epochs and cfg.log_style == "seed":
             say(f"  🕐 Est. remaining time: {_fmt(left)} ({cfg.epochs - epoch} epochs left)")
         if state.out_of_patience(cfg.early_stopping_patience):
             say(f"🛑 Early stopping at epoch {epoch}: no better {cfg.monitor} for {state.bad_epochs} epochs")
@@ -558,7 +564,8 @@ def _silent(*args, **kwargs) -> None:
 
 
 # settings a resumed run may change without changing what it computes
-_RESUME_FREE = ("epochs", "early_stopping_patience", "num_workers", "device", "progress", "verbose", "eval_batch_size")
+_RESUME_FREE = ("epochs", "early_stopping_patience", "num_workers", "device", "progress", "verbose", "log_style",
+                "eval_batch_size")
 
 @dataclass
 class _Engine:
@@ -754,6 +761,8 @@ def _log_resume(say, saved: dict, path, cfg: TrainConfig) -> None:
 def _log_epoch(say, state: TrainState, cfg: TrainConfig, device: torch.device, lr_before: float,
                lr_after: float) -> None:
     h = state.history
+    if cfg.log_style == "compact":                   # the one line is written by _log_judgement
+        return
     say(f"Epoch {state.epoch}/{cfg.epochs} completed in {_fmt(h['epoch_time'][-1])}")
     say(f"  Train Loss: {h['train_loss'][-1]:.4f}, Train Acc: {h['train_acc'][-1]:.2f}% (crops)")
     say(f"  Val Loss: {h['val_loss'][-1]:.4f}, Val Acc: {h['val_acc'][-1]:.2f}% (tracks), "
@@ -764,7 +773,16 @@ def _log_epoch(say, state: TrainState, cfg: TrainConfig, device: torch.device, l
         say(f"  📉 Learning rate reduced: {lr_before:.2e} -> {lr_after:.2e}")
 
 
-def _log_judgement(say, state: TrainState, cfg: TrainConfig, improved: bool, saved: bool) -> None:
+def _log_judgement(say, state: TrainState, cfg: TrainConfig, improved: bool, saved: bool,
+                   lr: tuple[float, float] = (0.0, 0.0)) -> None:
+    if cfg.log_style == "compact":
+        h, cut = state.history, f" | LR {lr[0]:.1e} -> {lr[1]:.1e}" if lr[1] < lr[0] else ""
+        verdict = ("best so far" + (", saved" if saved else "") if improved
+                   else f"no better {state.bad_epochs}/{cfg.early_stopping_patience}")
+        say(f"epoch {state.epoch:>2}/{cfg.epochs} {h['epoch_time'][-1]:5.1f} s | train loss {h['train_loss'][-1]:.3f} "
+            f"acc {h['train_acc'][-1]:5.1f}% | valid loss {h['val_loss'][-1]:.3f} acc {h['val_acc'][-1]:5.1f}% "
+            f"(segments {h['val_segment_acc'][-1]:5.1f}%) | {verdict}{cut}")
+        return
     if not improved:
         say(f"  ⏳ Patience: {state.bad_epochs}/{cfg.early_stopping_patience}")
         return
