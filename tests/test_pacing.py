@@ -35,5 +35,6 @@ def test_pace_announces_what_the_cell_does_and_its_reference_times(capsys, tmp_p
     table = {"cells": {"03-train-cnn": {"float32": 95.0, "bf16": 21.0}}}
     line = pace("03-train-cnn", "trains the CNN", table)
     assert capsys.readouterr().out.strip() == line
-    assert line.startswith("This cell trains the CNN.") and "1.6 min on 2 cores without bf16" in line and "21 s on 2 cores with bf16" in line
+    assert line.startswith("This cell trains the CNN.")
+    assert "1.6 min on 2 cores without bf16" in line and "21 s on 2 cores with bf16" in line
     assert "No reference time" in pace("never-measured", "does a thing", table)
