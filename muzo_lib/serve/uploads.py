@@ -92,8 +92,10 @@ async def _from_form(headers, stream, folder) -> Upload:
         raise ServiceError(400, f"malformed multipart body: {exc.message}") from None
     try:
         part = form.get("file")
-        if part is None or isinstance(part, str):
+        if part is None:
             raise ServiceError(422, "missing field 'file': the multipart form needs the audio in a file field named 'file'")
+        if isinstance(part, str):
+            raise ServiceError(422, "field 'file' is a text field, not a file upload (its part needs a filename)")
         if part.content_type and not is_audio_type(part.content_type):
             raise ServiceError(415, f"field 'file' is {part.content_type!r}, not audio (audio/* or application/octet-stream)")
 
