@@ -21,7 +21,7 @@ async function loadModel() {
     info.classes.forEach((c, i) => { colours[c] = PALETTE[i % PALETTE.length]; });
     const levels = info.class_tree ? `, ${info.class_tree.subgenres.length} subgenres` : "";
     $("model-line").textContent = `${info.kind} model ${info.file || info.name}: ${info.classes.length} genres${levels}; ` +
-      `up to ${Math.round(info.limits.max_audio_seconds)} s of audio, ${(info.limits.max_upload_bytes / 1e6).toFixed(0)} MB`;
+      `up to ${Math.round(info.limits.max_audio_seconds)} s of audio, ${(info.limits.max_upload_bytes / 1048576).toFixed(0)} MiB upload`;
   } catch (e) {
     $("model-line").textContent = "the model's description could not be read";
   }
