@@ -181,3 +181,18 @@ def test_unknown_routes_and_methods_are_json_errors(base):
     _error(httpx.get(f"{base}/nothing-here"), 404, "Not Found")
     _error(httpx.get(f"{base}/predict"), 405, "Method Not Allowed")
     _error(httpx.post(f"{base}/predict?timeline=maybe", content=b"x", headers={"Content-Type": "audio/wav"}), 422, "timeline")
+
+
+class _Broken(_Slow):
+    """A model whose prediction fails with an unexpected error."""
+
+    def predict_prepared(self, items):
+        raise RuntimeError("something deep inside went wrong\nwith a second line")
+
+
+def test_an_unexpected_failure_is_a_json_500_without_a_traceback(model, wav):
+    with running(create_app(_Broken(model, 0), LIMITS)) as url:
+        response = httpx.post(f"{url}/predict", files={"file": ("a.wav", wav.read_bytes(), "audio/wav")})
+        _error(response, 500, "internal error")
+        assert "something deep" not in response.text
+        assert httpx.get(f"{url}/health").json()["running"] == 0
