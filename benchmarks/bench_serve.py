@@ -10,8 +10,8 @@ For each model (the course-size SpectrogramCNN with random weights, 10 genres, a
    process: ``predict_files(model, [clip])`` and that plus :func:`genre_windows` (the timeline);
 2. ``--clients`` concurrent clients posting 30 s clips for ``--seconds`` s (at most 5000 requests):
    requests/s, p50/p95/p99 latency, errors (any status but 200);
-3. the server's resident memory (VmRSS) after start-up and warm-up, after half the load and after all of it
-   (flat memory: the second half adds next to nothing).
+3. the server's resident memory (VmRSS) after start-up and warm-up, then after each of ``--phases`` equal
+   parts of the load (flat memory: the later phases add next to nothing).
 
 Speed does not depend on training, so the weights are random. The machine's load average is printed:
 other processes disturb the figures. Targets on 2 cores: no errors at 8 clients, and one clip's p50 within
@@ -162,6 +162,8 @@ def main():
     parser.add_argument("--seconds", type=float, default=30.0, help="seconds of load per model (default 30)")
     parser.add_argument("--single", type=int, default=20, help="one-at-a-time requests per model (default 20)")
     parser.add_argument("--files", type=int, default=4, help="different 30 s clips posted in turn (default 4)")
+    parser.add_argument("--phases", type=int, default=2, help="load phases, the server's RSS read after each (default 2)")
+    parser.add_argument("--models", nargs="+", choices=("onnx", "pt"), default=["onnx", "pt"], help="which (default both)")
     args = parser.parse_args()
 
     bf16 = "avx512_bf16" in Path("/proc/cpuinfo").read_text()
@@ -172,7 +174,7 @@ def main():
         tmp = Path(tmp)
         files, models = make_files(tmp, args.files), make_models(tmp)
         bodies = [f.read_bytes() for f in files]
-        for kind, path in models.items():
+        for kind, path in ((k, models[k]) for k in args.models):
             alone, with_timeline = in_process(path, files[0], args.single // 2 or 1)
             server, base, started = start_server(path)
             try:
@@ -182,16 +184,15 @@ def main():
                     rss_before = rss_mb(server.pid)
                     single = [post(c, base, bodies[0])[1] for _ in range(args.single)]
                     bare = [post(c, base, bodies[0], timeline=False)[1] for _ in range(args.single)]
-                first = load(base, bodies, args.clients, args.seconds / 2)
-                rss_half = rss_mb(server.pid)
-                second = load(base, bodies, args.clients, args.seconds / 2)
-                rss_after = rss_mb(server.pid)
-                result = merge(first, second)
+                phases, rss = [], [rss_before]
+                for _ in range(args.phases):
+                    phases.append(load(base, bodies, args.clients, args.seconds / args.phases))
+                    rss.append(rss_mb(server.pid))
+                result = merge(*phases)
             finally:
                 server.terminate()
                 server.wait(10)
-            rows.append((kind, started, alone, with_timeline, float(np.median(single)), float(np.median(bare)), result,
-                         rss_before, rss_half, rss_after))
+            rows.append((kind, started, alone, with_timeline, float(np.median(single)), float(np.median(bare)), result, rss))
 
     print(f"\none 30 s clip, one client (p50 ms; in process: median of {args.single // 2 or 1})")
     print(f"{'model':6s} {'start s':>8s} {'in-proc':>8s} {'+timeline':>10s} {'server':>8s} {'no timeline':>12s} "
@@ -201,10 +202,10 @@ def main():
               f"{bare / alone:6.2f}x / {single / with_tl:4.2f}x")
     print(f"\n{args.clients} concurrent clients, {args.seconds:g} s per model (30 s clips)")
     print(f"{'model':6s} {'requests':>9s} {'req/s':>7s} {'p50 ms':>8s} {'p95 ms':>8s} {'p99 ms':>8s} {'errors':>7s} "
-          f"{'RSS MB: start':>14s} {'half':>6s} {'end':>6s}")
-    for kind, *_, result, before, half, after in rows:
+          f"  RSS MB: after warm-up, then after each of {args.phases} phases")
+    for kind, *_, result, rss in rows:
         print(f"{kind:6s} {result['requests']:9d} {result['rps']:7.2f} {result['p50']:8.0f} {result['p95']:8.0f} "
-              f"{result['p99']:8.0f} {result['errors']:7d} {before:14.0f} {half:6.0f} {after:6.0f}"
+              f"{result['p99']:8.0f} {result['errors']:7d}  {' -> '.join(f'{mb:.0f}' for mb in rss)}"
               + (f"  ({', '.join(result['error_kinds'])})" if result["errors"] else ""))
     print("\nserver/in-proc: without the timeline vs predict_files alone / with it vs predict_files + genre_windows")
     print(f"load average now {os.getloadavg()[0]:.1f}")

@@ -38,7 +38,8 @@ def audio(tmp_path_factory):
     return {"long": write(root / "song.wav", np.concatenate([tone(3.0, freq=220), tone(3.0, freq=880, seed=1)])),
             "flac": write(root / "stereo.flac", tone(2.5, sr=44100, freq=330, channels=2), sr=44100),
             "short": write(root / "short.wav", tone(0.8, freq=440)),          # shorter than the model's 1 s window
-            "silent": write(root / "silent.wav", np.zeros(22050 * 2, dtype=np.float32))}
+            "silent": write(root / "silent.wav", np.zeros(22050 * 2, dtype=np.float32)),
+            "gap": write(root / "gap.wav", np.concatenate([tone(5.0), np.zeros(22050 * 5, dtype=np.float32), tone(5.0)]))}
 
 
 @pytest.fixture(scope="module", params=["pt", "skops", "onnx"])
@@ -103,6 +104,34 @@ def test_long_recordings_get_the_genre_over_time_in_the_models_window(served, au
                       timeout=60).json()["timeline"] is None
     if kind != "skops":
         assert _post(base, audio["short"]).json()["timeline"] is None    # shorter than one window: none
+
+
+def test_a_silent_stretch_of_the_timeline_gets_no_genre(served, audio):
+    _, model, base = served
+    timeline = _post(base, audio["gap"]).json()["timeline"]                  # 5 s tone, 5 s silence, 5 s tone
+    silent = [5 <= w["start_s"] and w["end_s"] <= 10 for w in timeline]
+    assert len(timeline) >= 3 and sum(silent) >= 1
+    assert [w["warning"] for w in timeline] == ["silent" if s else None for s in silent]
+    assert [w["genre"] is None for w in timeline] == silent
+    quiet = timeline[silent.index(True)]
+    assert quiet["probabilities"] is None and quiet["confidence"] == pytest.approx(1 / len(model.classes))
+
+
+def test_silent_windows_are_not_scored(models, audio):
+    from muzo_lib.serve.app import timeline_of
+
+    model, asked = load_model(models["pt"], device="cpu"), []
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(model, name)
+
+        def predict_windows(self, y, starts, window_seconds, batch_windows=16):
+            asked.extend(starts)
+            return model.predict_windows(y, starts, window_seconds, batch_windows)
+
+    rows = timeline_of(Spy(), load_audio(audio["gap"], 22050), 1.0)
+    assert len(rows) == 15 and asked == [22050 * s for s in (0, 1, 2, 3, 4, 10, 11, 12, 13, 14)]
 
 
 def test_silent_audio_gets_its_warning_and_no_genre(served, audio):
@@ -180,6 +209,26 @@ def test_cli_serve_with_onnx_imports_no_torch_and_answers_like_muzo_predict_json
     _same(got, json.loads(cli.stdout)[0])
     assert got["timeline"] and "Traceback" not in stderr
     assert f"on http://127.0.0.1:{port}/" in stderr
+
+
+@pytest.mark.slow
+def test_cli_serve_says_when_it_listens_beyond_loopback_names(models):
+    """127.0.0.2 is still this machine, but not a name the server knows as loopback: it warns, in one line."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "muzo_lib.cli", "serve", "--model", str(models["onnx"]),
+                               "--host", "127.0.0.2", "--port", str(port)], stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [server.stderr.readline() for _ in range(2)]
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)
+    assert f"on http://127.0.0.2:{port}/" in lines[0]
+    assert "listening on 127.0.0.2" in lines[1] and "TLS reverse proxy with authentication" in lines[1]
+
+
+def test_limits_must_be_positive():
+    with pytest.raises(ValueError, match="queue_wait_s must be positive"):
+        Limits(queue_wait_s=0)
 
 
 def test_cli_serve_help_text(capsys):

@@ -11,6 +11,7 @@ pytest.importorskip("fastapi")
 import httpx  # noqa: E402
 
 from muzo_lib.inference.prediction import load_model, predict_files  # noqa: E402
+from muzo_lib.io import audio as audio_module  # noqa: E402
 from muzo_lib.serve.app import create_app  # noqa: E402
 from muzo_lib.serve.limits import Limits  # noqa: E402
 from tests.helpers import tone, write  # noqa: E402
@@ -65,17 +66,18 @@ def test_an_undeclared_oversized_body_is_refused_as_it_streams(base):
     _error(form, 413, "--max-upload-bytes")
 
 
-def test_a_tiny_flac_declaring_hours_is_refused_by_its_header_before_decoding(base, tmp_path):
+def test_a_tiny_flac_declaring_hours_is_refused_by_its_header_before_decoding(base, tmp_path, monkeypatch):
     path = tmp_path / "hours.flac"
     with sf.SoundFile(str(path), "w", samplerate=8000, channels=1, format="FLAC", subtype="PCM_16") as f:
         silence = np.zeros(8000 * 600, dtype=np.int16)
         for _ in range(12):                                          # 2 hours of digital silence
             f.write(silence)
     assert path.stat().st_size < LIMITS.max_upload_bytes and sf.info(str(path)).duration == 7200
-    start = time.monotonic()
+    decoded = []
+    monkeypatch.setattr(audio_module, "decode_blocks", lambda *a, **k: decoded.append(a) or iter(()))
     response = httpx.post(f"{base}/predict", files={"file": ("hours.flac", path.read_bytes(), "audio/flac")}, timeout=30)
     _error(response, 413, "7200 s", "60 s", "--max-audio-seconds")
-    assert time.monotonic() - start < 5                              # nothing like two hours of audio decoded
+    assert decoded == []                                             # not one block decoded
 
 
 @pytest.mark.parametrize("body, content_type, status, words", [
@@ -133,10 +135,8 @@ def test_no_file_outside_the_static_folder_is_served(base, target):
 def test_a_slow_client_gets_408_and_the_server_keeps_serving(base, wav):
     data = wav.read_bytes()
     head = (b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\nContent-Length: %d\r\n\r\n" % len(data))
-    start = time.monotonic()
     status, body = raw_exchange(base, head, [data[:100], data[100:]], pause=LIMITS.request_timeout_s + 1.0)
-    assert status == 408 and b"--request-timeout" in body
-    assert time.monotonic() - start < LIMITS.request_timeout_s + 5
+    assert status == 408 and b"--request-timeout" in body           # without the timeout: 200 once the rest came
 
 
 class _Slow:

@@ -453,13 +453,20 @@ def genre_windows(model: Predictor, y: np.ndarray, window_seconds: float, hop_se
         ``(start_s (n,), end_s (n,), probabilities (n, len(model.classes)))``; a waveform shorter
         than one window gives one row covering all of it.
     """
+    sr = model.sample_rate
+    starts = window_starts(len(y), sr, window_seconds, hop_seconds)
+    probs = model.predict_windows(y, starts, window_seconds, batch_windows)
+    win = int(round(window_seconds * sr))
+    return (np.array(starts) / sr, np.array([min(len(y), s + win) for s in starts]) / sr, probs)
+
+
+def window_starts(n_samples: int, sample_rate: int, window_seconds: float, hop_seconds: float) -> list[int]:
+    """First samples of the windows :func:`genre_windows` scores: every ``hop_seconds`` while a whole
+    ``window_seconds`` fits (one window at 0 when none does)."""
     if window_seconds <= 0 or hop_seconds <= 0:
         raise ValueError("window_seconds and hop_seconds must be positive")
-    sr = model.sample_rate
-    win, hop = int(round(window_seconds * sr)), int(round(hop_seconds * sr))
-    starts = list(range(0, max(1, len(y) - win + 1), hop))
-    probs = model.predict_windows(y, starts, window_seconds, batch_windows)
-    return (np.array(starts) / sr, np.array([min(len(y), s + win) for s in starts]) / sr, probs)
+    win, hop = int(round(window_seconds * sample_rate)), int(round(hop_seconds * sample_rate))
+    return list(range(0, max(1, n_samples - win + 1), hop))
 
 
 def genre_over_time(model: Predictor, audio, window_seconds: float = 10.0, hop_seconds: float = 5.0,

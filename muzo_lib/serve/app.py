@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from muzo_lib.inference.prediction import genre_windows, model_window_seconds, predict_files
+from muzo_lib.inference.prediction import model_window_seconds, predict_files, window_starts
 from muzo_lib.io.audio import AudioDecodeError, audio_info, load_audio, signal_problem
 from muzo_lib.io.log import get_logger
 from muzo_lib.serve.limits import Limits, ServiceError
@@ -150,14 +150,22 @@ def predict_upload(model, path: Path, name: str, limits: Limits, top_k: int = 3,
 def timeline_of(model, y: np.ndarray, window_seconds: float) -> list[dict]:
     """Genre of each consecutive window (``start_s``, ``end_s``, ``genre``, ``confidence``, ``probabilities``);
     a window without a signal (:func:`muzo_lib.io.audio.signal_problem`) gets no genre and its ``warning``."""
-    starts, ends, probs = genre_windows(model, y, window_seconds, window_seconds)
-    sr, rows = model.sample_rate, []
-    for start, end, p in zip(starts, ends, probs):
-        problem = signal_problem(y[int(round(start * sr)):int(round(end * sr))], sr)
-        best = int(np.argmax(p))
-        rows.append({"start_s": float(start), "end_s": float(end), "genre": None if problem else model.classes[best],
-                     "confidence": 1 / len(model.classes) if problem else float(p[best]), "warning": problem,
-                     "probabilities": None if problem else {c: float(v) for c, v in zip(model.classes, p)}})
+    sr = model.sample_rate
+    win = int(round(window_seconds * sr))
+    starts = window_starts(len(y), sr, window_seconds, window_seconds)
+    problems = [signal_problem(y[s:s + win], sr) for s in starts]
+    scored = [s for s, problem in zip(starts, problems) if problem is None]    # silence is not scored
+    probs = iter(model.predict_windows(y, scored, window_seconds) if scored else ())
+    rows = []
+    for start, problem in zip(starts, problems):
+        row = {"start_s": start / sr, "end_s": min(len(y), start + win) / sr, "genre": None,
+               "confidence": 1 / len(model.classes), "warning": problem, "probabilities": None}
+        if problem is None:
+            p = next(probs)
+            best = int(np.argmax(p))
+            row.update(genre=model.classes[best], confidence=float(p[best]),
+                       probabilities={c: float(v) for c, v in zip(model.classes, p)})
+        rows.append(row)
     return rows
 
 
