@@ -169,6 +169,15 @@ def test_the_page_and_its_static_files_are_served_with_no_external_address(serve
     assert "http" not in page.text.replace("http-equiv", "")
 
 
+def test_uploads_leave_no_file_behind(models, audio):
+    app = create_app(load_model(models["onnx"]))
+    with running(app) as base:
+        assert _post(base, audio["long"]).status_code == 200
+        assert httpx.post(f"{base}/predict", files={"file": ("x.wav", b"junk", "audio/wav")}).status_code == 400
+        assert app.state.uploads.is_dir() and list(app.state.uploads.iterdir()) == []
+    assert not app.state.uploads.exists()                                      # removed when the server stops
+
+
 def test_a_two_level_model_answers_with_its_subgenre_and_class_tree(models, audio):
     model = load_model(models["levels"], device="cpu")
     with running(create_app(model)) as base:

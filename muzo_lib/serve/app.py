@@ -16,6 +16,7 @@ Nothing here imports torch: with an ``.onnx`` model the process never does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 from pathlib import Path
 
@@ -58,10 +59,16 @@ def create_app(model, limits: Limits | None = None, top_k: int = 3):
     limits = limits or Limits()
     log = get_logger()
     slots = _Slots(limits.max_concurrent)
-    uploads = tempfile.TemporaryDirectory(prefix="muzo-serve-")
-    app = FastAPI(title="Muzo", version="1", docs_url=None, redoc_url=None,
+    uploads = tempfile.TemporaryDirectory(prefix="muzo-serve-")   # each upload's file is deleted after its request
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        uploads.cleanup()
+
+    app = FastAPI(title="Muzo", version="1", docs_url=None, redoc_url=None, lifespan=lifespan,
                   description="Music genre of an audio file: the JSON of `muzo predict --json`, plus genre over time.")
-    app.state.model, app.state.limits, app.state.slots = model, limits, slots
+    app.state.model, app.state.limits, app.state.slots, app.state.uploads = model, limits, slots, Path(uploads.name)
 
     def error(status: int, message: str, headers=None):
         return JSONResponse({"error": message}, status_code=status, headers=headers)
@@ -113,7 +120,6 @@ def create_app(model, limits: Limits | None = None, top_k: int = 3):
         return FileResponse(STATIC / "index.html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.router.on_shutdown.append(uploads.cleanup)
     return app
 
 
