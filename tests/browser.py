@@ -29,8 +29,8 @@ def _missing(reason: str):
 
 
 @contextlib.contextmanager
-def chromium():
-    """A headless Chromium WebDriver with a throw-away profile."""
+def chromium(*extra_flags: str):
+    """A headless Chromium WebDriver with a throw-away profile (``extra_flags``: more command-line switches)."""
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
@@ -42,8 +42,9 @@ def chromium():
     profile = tempfile.mkdtemp(prefix="muzo-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for flag in (*OPTIONS, f"--user-data-dir={profile}"):
+    for flag in (*OPTIONS, *extra_flags, f"--user-data-dir={profile}"):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     try:
         driver.set_page_load_timeout(30)

@@ -1,5 +1,7 @@
 """The web page of `muzo serve` in headless Chromium: upload through the page's file input and read the
 answer it shows. Leaves a screenshot, ``serve_page.png``, under the tests' artefacts (tests/browser.py)."""
+import time
+
 import numpy as np
 import pytest
 
@@ -88,3 +90,22 @@ def test_the_wav_encoder_of_the_recording_path_makes_audio_the_server_decodes(se
     code, body = status
     assert code == 200 and body["file"] == "recording.wav" and body["seconds"] == pytest.approx(2.0, abs=0.01)
     assert body["genre"] is not None and body["warning"] is None
+
+
+def test_recording_from_a_microphone_is_sent_as_wav_and_answered(served):
+    """Chromium's fake microphone (a beep) through MediaRecorder, decodeAudioData and the page's WAV encoder."""
+    from selenium.webdriver.common.by import By
+
+    base, _ = served
+    with chromium("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream") as driver:
+        driver.get(base + "/")
+        record = driver.find_element(By.ID, "record")
+        record.click()
+        time.sleep(2.5)
+        assert "Stop" in record.text
+        record.click()
+        genre = _wait_for_answer(driver)
+        meta = driver.find_element(By.ID, "meta").text
+    seconds = float(meta.split("· ")[1].split(" s")[0])
+    assert meta.startswith("recording.wav") and 1.5 <= seconds <= 4, meta
+    assert genre and genre != "(no genre)"                                # the fake microphone beeps: a signal
