@@ -37,6 +37,7 @@ def audio(tmp_path_factory):
     root = tmp_path_factory.mktemp("serve-audio")
     return {"long": write(root / "song.wav", np.concatenate([tone(3.0, freq=220), tone(3.0, freq=880, seed=1)])),
             "flac": write(root / "stereo.flac", tone(2.5, sr=44100, freq=330, channels=2), sr=44100),
+            "opus": write(root / "voice.opus", tone(2.0, sr=48000, freq=300), sr=48000, format="OGG", subtype="OPUS"),
             "short": write(root / "short.wav", tone(0.8, freq=440)),          # shorter than the model's 1 s window
             "silent": write(root / "silent.wav", np.zeros(22050 * 2, dtype=np.float32)),
             "gap": write(root / "gap.wav", np.concatenate([tone(5.0), np.zeros(22050 * 5, dtype=np.float32), tone(5.0)]))}
@@ -71,7 +72,7 @@ def _same(got: dict, expected: dict):
             assert got[key] == value, key
 
 
-@pytest.mark.parametrize("name", ["long", "flac", "short"])
+@pytest.mark.parametrize("name", ["long", "flac", "opus", "short"])
 def test_predict_gives_predict_files_answer_for_every_model_kind(served, audio, name):
     kind, model, base = served
     response = _post(base, audio[name])
