@@ -360,6 +360,59 @@ def _add_listen_and_export(commands) -> None:
     export.add_argument("--output", required=True, metavar="PATH", help="file to write (.onnx)")
     export.set_defaults(handler=_export)
 
+    _add_serve(commands)
+
+
+def _add_serve(commands) -> None:
+    from muzo_lib.serve.limits import Limits
+
+    d = Limits()
+    serve = commands.add_parser(
+        "serve", help="an HTTP service and web page that predict the genre of uploaded audio",
+        description="Serve a model over HTTP (FastAPI + uvicorn): POST /predict takes an audio file (multipart field "
+                    "'file', or the raw body) and answers the JSON of `muzo predict --json` plus the genre over time; "
+                    "GET /health, GET /model, /openapi.json, and a web page at / (upload or record). Binds to "
+                    "127.0.0.1: for other machines put a TLS reverse proxy with authentication in front. Needs "
+                    "pip install 'muzo[serve]'.",
+        epilog="example: muzo serve --model cnn.onnx --port 8000   (then open http://127.0.0.1:8000/)")
+    serve.add_argument("--model", required=True, metavar="PATH", help="model file: .pt, .skops or .onnx (loaded once)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    serve.add_argument("--port", type=_port, default=8000, help="TCP port (default: 8000)")
+    serve.add_argument("--max-upload-bytes", type=_positive_int, default=d.max_upload_bytes, metavar="BYTES",
+                       help=f"largest request body, refused with 413 before it is read whole (default: {d.max_upload_bytes})")
+    serve.add_argument("--max-audio-seconds", type=_positive_float, default=d.max_audio_seconds, metavar="S",
+                       help="longest recording by its header, refused with 413 before decoding "
+                            f"(default: {d.max_audio_seconds:g})")
+    serve.add_argument("--request-timeout", type=_positive_float, default=d.request_timeout_s, metavar="S",
+                       help=f"longest time to receive one upload, then 408 (default: {d.request_timeout_s:g})")
+    serve.add_argument("--max-concurrent", type=_positive_int, default=d.max_concurrent, metavar="N",
+                       help=f"predictions running at once; the model is shared (default: {d.max_concurrent})")
+    serve.add_argument("--queue-wait", type=_positive_float, default=d.queue_wait_s, metavar="S",
+                       help=f"longest wait for a free prediction slot, then 503 (default: {d.queue_wait_s:g})")
+    serve.add_argument("--top-k", type=_positive_int, default=3, metavar="K", help="genres listed per file (default: 3)")
+    serve.add_argument("--device", type=_device, default=None, help="networks: cpu or cuda (default: cuda when present)")
+    serve.set_defaults(handler=_serve)
+
+
+def _serve(args) -> int:
+    from pathlib import Path
+
+    from muzo_lib.serve.limits import Limits
+    from muzo_lib.serve.server import check_installed, serve
+
+    try:
+        check_installed()
+    except ModuleNotFoundError as exc:
+        raise ValueError(str(exc)) from None
+    model = Path(args.model).expanduser().resolve()
+    if not model.is_file():
+        raise FileNotFoundError(f"{args.model}: no such model file")
+    limits = Limits(max_upload_bytes=args.max_upload_bytes, max_audio_seconds=args.max_audio_seconds,
+                    request_timeout_s=args.request_timeout, max_concurrent=args.max_concurrent,
+                    queue_wait_s=args.queue_wait)
+    serve(model, host=args.host, port=args.port, limits=limits, top_k=args.top_k, device=args.device)
+    return 0
+
 
 def _add_book(commands) -> None:
     book = commands.add_parser(
@@ -569,6 +622,13 @@ def _whole_number(text: str, minimum: int) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < minimum:
         raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _whole_number(text, 0)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"must be at most 65535, got {value}")
     return value
 
 

@@ -15,8 +15,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
   # torch is pinned in pyproject.toml (torch==2.13.0): on a CPU machine that is the CPU build.
   # [onnx]: onnx + onnxruntime, so the export and no-torch prediction tests run; [lab]: JupyterLab;
-  # [tensorboard]: training writes TensorBoard event files into the run folder.
-  .venv/bin/python -m pip install --quiet -e ".[test,onnx,lab,tensorboard]"
+  # [tensorboard]: training writes TensorBoard event files into the run folder; [serve]: `muzo serve`.
+  .venv/bin/python -m pip install --quiet -e ".[test,onnx,lab,tensorboard,serve]"
   # numba compiles librosa's kernels on first import (~30 s on 2 cores): once here, into its cache,
   # rather than inside the first notebook or test that touches librosa.
   .venv/bin/python -c "from muzo_lib.features.handmade import precompile; print(f'muzo: numba kernels compiled in {precompile():.0f} s')"

@@ -1,62 +1,62 @@
-"""Headless Chromium for page tests: Debian's chromium and chromedriver, driven by Selenium.
+"""Headless Chromium driven by Selenium, for tests of the web page.
 
-Skips a test when the browser is not installed, except where ``MUZO_REQUIRE_BROWSER=1``
-(``.ci/run`` sets it after installing the packages): there a missing browser fails.
+:func:`chromium` yields a driver on Debian's ``/usr/bin/chromium`` and ``/usr/bin/chromedriver`` with a fresh
+profile, and closes it after the test. Where either (or selenium) is missing the test is skipped with the
+reason, unless ``MUZO_REQUIRE_BROWSER=1`` (CI sets it in ``.ci/run``): then it fails, so CI never skips it.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-#: Where tests keep their screenshots (override with MUZO_TEST_ARTIFACTS).
-ARTIFACTS = Path(os.environ.get("MUZO_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "runs" / "test-artifacts"))
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+REQUIRE_ENV = "MUZO_REQUIRE_BROWSER"
+OPTIONS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--disable-dev-shm-usage", "--window-size=1000,1100")
 
 
-def screenshot_path(name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    return ARTIFACTS / name
+def _missing(reason: str):
+    if os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"{reason}, and {REQUIRE_ENV}=1 requires the browser tests to run")
+    pytest.skip(reason)
 
 
-def _missing() -> str:
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not Path(path).is_file():
-            return f"{path} is not installed (apt-get install chromium chromium-driver)"
+@contextlib.contextmanager
+def chromium(*extra_flags: str):
+    """A headless Chromium WebDriver with a throw-away profile (``extra_flags``: more command-line switches)."""
     try:
-        import selenium  # noqa: F401
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
     except ImportError:
-        return "selenium is not installed (pip install selenium)"
-    return ""
-
-
-@contextmanager
-def chromium(width: int = 1200, height: int = 1000):
-    """A Selenium driver of headless Chromium with a fresh profile and no background network."""
-    missing = _missing()
-    if missing:
-        if os.environ.get("MUZO_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"browser test cannot run: {missing}")
-        pytest.skip(missing)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
+        _missing("selenium is not installed (pip install selenium, or the project's [test] extra)")
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not path.is_file():
+            _missing(f"{path} is missing (Debian: apt-get install chromium chromium-driver)")
     profile = tempfile.mkdtemp(prefix="muzo-chromium-")
     options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={profile}", f"--window-size={width},{height}"):
+    options.binary_location = str(CHROMIUM)
+    for flag in (*OPTIONS, *extra_flags, f"--user-data-dir={profile}"):
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     try:
+        driver.set_page_load_timeout(30)
         yield driver
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def artefact_path(name: str) -> Path:
+    """Where a test leaves a file for people to look at: ``$MUZO_TEST_ARTIFACTS`` or ``runs/test-artifacts/``
+    under the checkout."""
+    root = Path(os.environ.get("MUZO_TEST_ARTIFACTS") or Path(__file__).resolve().parent.parent / "runs" / "test-artifacts")
+    root.mkdir(parents=True, exist_ok=True)
+    return root / name

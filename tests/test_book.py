@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-from browser import screenshot_path
+from browser import artefact_path
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from muzo_lib.course.book import INJECTED, book_pages, build_book, source_sha1
@@ -160,6 +160,6 @@ def test_every_page_opens_in_chromium_with_its_images(run_dir, browser):
         assert all(state["images"]), (page, state["images"])                # every figure decoded
         assert page == "index.html" or (state["nav"] == 2 and len(state["images"]) == 1), (page, state)
     browser.get((book / "00_first.html").as_uri())
-    shot = screenshot_path("book_page.png")
+    shot = artefact_path("book_page.png")
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000

@@ -27,7 +27,7 @@ def _conda_dependencies() -> set[str]:
 def test_environment_yml_lists_the_same_dependencies_as_pyproject():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     wanted = {CONDA_NAMES.get(_name(d), _name(d)) for d in project["dependencies"]}
-    wanted |= {CONDA_NAMES.get(_name(d), _name(d)) for extra in ("test", "onnx", "listen", "tensorboard")
+    wanted |= {CONDA_NAMES.get(_name(d), _name(d)) for extra in ("test", "onnx", "listen", "tensorboard", "serve")
                for d in project["optional-dependencies"][extra]}
     conda = _conda_dependencies()
     assert conda - CONDA_ONLY == wanted, (

@@ -18,6 +18,7 @@ LAYERS = [
     ["models"],       # networks, class tree, forest, musicnn, model kinds, devices
     ["training"],     # the loop, checkpoints, DDP
     ["inference"],    # predictors, ONNX, export, streaming, ensemble
+    ["serve"],        # the HTTP service of `muzo serve` and its limits
     ["plots"],
     ["course"],       # course defaults, training per notebook, experiments, runner, seed-style API
     ["cli"],

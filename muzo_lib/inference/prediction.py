@@ -11,7 +11,7 @@ On top of it:
 - :func:`predict_files`: many files, decoded in threads, the segments of several files
   scored in one batch, one :class:`~muzo_lib.models.result.Prediction` per file
   (an unreadable file gets its ``error`` instead of stopping the batch), with a progress bar;
-- :func:`genre_over_time`: a sliding window over a long recording;
+- :func:`genre_over_time`: a sliding window over a long recording (:func:`genre_windows` without pandas);
 
 Example:
     >>> model = load_model("runs/course/models/cnn.pt")
@@ -438,6 +438,37 @@ def results_table(results: list[Prediction], top_k: int = 3):
 
 # ---------------------------------------------------------------- long recordings
 
+def model_window_seconds(model: Predictor) -> float:
+    """The model's own window, s: a network's training crop (``segment_seconds``), else 5 s.
+    The live stream and the service's genre over time score windows of this length."""
+    return float(getattr(model, "segment_seconds", None) or 5.0)
+
+
+def genre_windows(model: Predictor, y: np.ndarray, window_seconds: float, hop_seconds: float,
+                  batch_windows: int = 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Genre probabilities of sliding windows over a waveform at ``model.sample_rate``, without pandas
+    (the service's torch-free path uses it; :func:`genre_over_time` makes a table of it).
+
+    Returns:
+        ``(start_s (n,), end_s (n,), probabilities (n, len(model.classes)))``; a waveform shorter
+        than one window gives one row covering all of it.
+    """
+    sr = model.sample_rate
+    starts = window_starts(len(y), sr, window_seconds, hop_seconds)
+    probs = model.predict_windows(y, starts, window_seconds, batch_windows)
+    win = int(round(window_seconds * sr))
+    return (np.array(starts) / sr, np.array([min(len(y), s + win) for s in starts]) / sr, probs)
+
+
+def window_starts(n_samples: int, sample_rate: int, window_seconds: float, hop_seconds: float) -> list[int]:
+    """First samples of the windows :func:`genre_windows` scores: every ``hop_seconds`` while a whole
+    ``window_seconds`` fits (one window at 0 when none does)."""
+    if window_seconds <= 0 or hop_seconds <= 0:
+        raise ValueError("window_seconds and hop_seconds must be positive")
+    win, hop = int(round(window_seconds * sample_rate)), int(round(hop_seconds * sample_rate))
+    return list(range(0, max(1, n_samples - win + 1), hop))
+
+
 def genre_over_time(model: Predictor, audio, window_seconds: float = 10.0, hop_seconds: float = 5.0,
                     sample_rate: int | None = None, batch_windows: int = 16) -> pd.DataFrame:
     """Follow a long recording with a sliding window.
@@ -465,15 +496,12 @@ def genre_over_time(model: Predictor, audio, window_seconds: float = 10.0, hop_s
         if sample_rate != model.sample_rate:
             raise ValueError(f"the model expects {model.sample_rate} Hz audio, got {sample_rate} Hz")
         y = np.asarray(audio, dtype=np.float32)
-    sr = model.sample_rate
-    win, hop = int(round(window_seconds * sr)), int(round(hop_seconds * sr))
-    starts = list(range(0, max(1, len(y) - win + 1), hop))
-    probs = model.predict_windows(y, starts, window_seconds, batch_windows)
+    start_s, end_s, probs = genre_windows(model, y, window_seconds, hop_seconds, batch_windows)
     import pandas as pd
 
     frame = pd.DataFrame(probs, columns=model.classes)
     frame.insert(0, "confidence", probs.max(axis=1))
     frame.insert(0, "genre", [model.classes[i] for i in probs.argmax(axis=1)])
-    frame.insert(0, "end_s", [min(len(y), s + win) / sr for s in starts])
-    frame.insert(0, "start_s", [s / sr for s in starts])
+    frame.insert(0, "end_s", end_s)
+    frame.insert(0, "start_s", start_s)
     return frame

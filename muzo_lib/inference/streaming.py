@@ -33,6 +33,7 @@ from typing import BinaryIO, Iterable, Iterator
 
 import numpy as np
 
+from muzo_lib.inference.prediction import model_window_seconds
 from muzo_lib.io.audio import signal_problem
 
 #: Lowest and highest input rates accepted, Hz.
@@ -69,7 +70,7 @@ class StreamingClassifier:
         self.input_rate = int(input_rate or self.sample_rate)
         if not MIN_RATE <= self.input_rate <= MAX_RATE:
             raise ValueError(f"input rate {self.input_rate} Hz is outside {MIN_RATE}..{MAX_RATE} Hz")
-        window_seconds = window_seconds or getattr(model, "segment_seconds", None) or 5.0
+        window_seconds = window_seconds or model_window_seconds(model)
         if not window_seconds > 0 or not hop_seconds > 0:
             raise ValueError(f"window and hop must be positive, got window {window_seconds} s, hop {hop_seconds} s")
         if not 0 <= smoothing < 1:
