@@ -43,7 +43,7 @@ def test_torch_is_pinned_to_the_cpu_build_release():
 
 
 #: import name -> distribution name, where they differ
-DISTRIBUTIONS = {"sklearn": "scikit-learn", "yaml": "pyyaml", "IPython": "ipython"}
+DISTRIBUTIONS = {"sklearn": "scikit-learn", "yaml": "pyyaml", "IPython": "ipython", "PIL": "pillow"}
 #: imported only where present, each behind a clear message (never on the default path)
 OPTIONAL_IMPORTS = {"torchaudio"}
 
