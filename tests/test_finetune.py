@@ -125,6 +125,14 @@ def test_the_vgg_checkpoints_and_unknown_ones_are_refused_in_one_line():
         assert "\n" not in str(error.value) and "MTT_musicnn" in str(error.value)
 
 
+def test_the_seed_api_takes_musicnn_finetune_with_musicnns_front_end():
+    from muzo_lib.course.classifiers import CNNMusicClassifier
+
+    clf = CNNMusicClassifier(architecture="musicnn-finetune", sample_rate=22050, n_mels=128)
+    assert clf.mel_config == MUSICNN_INPUT and (clf.sample_rate, clf.n_mels) == (16000, 96)
+    assert CNNMusicClassifier(architecture="cnn", n_mels=64).mel_config.n_mels == 64
+
+
 def _cli(*args) -> tuple[int, str]:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

@@ -72,6 +72,7 @@ class FinetuneConfig:
     dropout: float = 0.5
 
     architecture = "musicnn-finetune"  # class attribute: not a field, not saved twice
+    input_mel = MUSICNN_INPUT          # the front end it needs, whoever builds it (the seed API reads it)
 
     def __post_init__(self):
         check_variant(self.pretrained)
