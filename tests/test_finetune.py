@@ -155,6 +155,16 @@ def test_cli_bad_finetune_options_are_one_line(tmp_path, capsys, args, message):
 
 
 @pytest.mark.slow
+def test_cli_pretrained_picks_the_frozen_embedding_classifiers_checkpoint(tmp_path):
+    from muzo_lib.models.pretrained.classifier import EmbeddingClassifier
+
+    data = tiny_dataset(tmp_path / "data", per_genre=3, seconds=3.5)
+    code, out = _cli("train", "--data-dir", data, "--architecture", "musicnn", "--output", tmp_path / "m.skops",
+                     "--run-dir", tmp_path / "run", "--pretrained", "MTT_musicnn", "--quiet", "--device", "cpu")
+    assert code == 0 and EmbeddingClassifier.load_model(tmp_path / "m.skops").variant == "MTT_musicnn"
+
+
+@pytest.mark.slow
 def test_cli_trains_resumes_predicts_and_exports_a_finetuned_musicnn(tmp_path):
     pytest.importorskip("onnxruntime")
     from muzo_lib.inference.export import export_onnx  # noqa: F401  (exporting needs onnx)
