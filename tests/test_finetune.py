@@ -201,3 +201,13 @@ def test_cli_trains_resumes_predicts_and_exports_a_finetuned_musicnn(tmp_path):
     got, expected = onnx_model.predict_waveforms(clips), torch_model.predict_waveforms(clips)
     assert onnx_model.kind == "musicnn-finetune" and torch_model.kind == "musicnn-finetune"
     assert np.abs(got - expected).max() <= 1e-4
+
+
+@pytest.mark.slow
+def test_cli_cross_validates_musicnn_finetune_on_musicnns_own_logmels(tmp_path):
+    data = tiny_dataset(tmp_path / "data", per_genre=4, seconds=3.5)
+    code, out = _cli("train", "--data-dir", data, "--architecture", "musicnn-finetune", "--cv", "2", "--epochs", "1",
+                     "--finetune", "head", "--run-dir", tmp_path / "run", "--quiet", "--device", "cpu")
+    assert code == 0 and "musicnn-finetune: cross-validated accuracy" in out and "on 12 tracks" in out
+    caches = [p.name for p in (tmp_path / "run" / "cache").iterdir()]
+    assert caches and all(MUSICNN_INPUT.key() in name for name in caches)     # no log-mel of the other networks
