@@ -100,6 +100,34 @@ def test_warm_up_ramps_the_learning_rate_linearly_and_keeps_it_in_the_resume_sta
         TrainConfig(warmup_steps=-1)
 
 
+@pytest.mark.slow
+def test_a_resumed_finetuning_ends_with_the_weights_of_an_uninterrupted_one(tmp_path):
+    """Two epochs of two steps with a three-step warm-up (it spans the resume) in ``top`` mode:
+    frozen parts, two parameter groups and the warm-up's rates all carry over exactly."""
+    rng = np.random.default_rng(1)
+    logmels = [rng.normal(-40, 10, (96, 80)).astype(np.float32) for _ in range(6)]
+    train = TrackSet(logmels[:4], [0, 1, 2, 0], ["a", "b", "c", "d"])
+    valid = TrackSet(logmels[4:], [1, 2], ["e", "f"])
+
+    def run(epochs, resume, path):
+        model = _model("top")
+        cfg = TrainConfig(epochs=epochs, batch_size=2, crops_per_track=1, warmup_steps=3, segment_seconds=1.0,
+                          device="cpu", mixed_precision=False, progress=False, verbose=False)
+        fit(model, train, valid, ["x", "y", "z"], MUSICNN_INPUT, cfg, checkpoint_path=path, resume=resume)
+        return model, load_training_state(path.with_name(path.stem + ".last.pt"))
+
+    whole, whole_state = run(2, False, tmp_path / "whole.pt")
+    run(1, False, tmp_path / "part.pt")
+    resumed, resumed_state = run(2, True, tmp_path / "part.pt")
+    assert all(torch.equal(v, resumed.state_dict()[k]) for k, v in whole.state_dict().items())
+    timeless = [{k: v for k, v in state["history"].items() if k != "epoch_time"} for state in (whole_state, resumed_state)]
+    assert timeless[0] == timeless[1]
+    rates = [g["lr"] for g in whole_state["optimizer"]["param_groups"]]
+    assert rates == [pytest.approx(1e-3), pytest.approx(1e-4)]                # warmed up after 3 of 4 steps
+    untouched = _model("top").body.timbral[0].weight
+    assert torch.equal(whole.body.timbral[0].weight, untouched)               # the frozen front end never moved
+
+
 def test_the_body_holds_the_pretrained_weights_its_embedding_is_the_embedders():
     from muzo_lib.models.pretrained.embeddings import Embedder, EmbeddingConfig
 
