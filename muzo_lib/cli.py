@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--finetune", default=None, metavar="MODE",
                        help="musicnn-finetune: what trains besides the new head: head (nothing else: the body frozen), "
                             "top (default: musicnn's back end, the 200-unit dense layer and its batch-norms) or all")
+    train.add_argument("--finetune-features", default=None, metavar="LAYER",
+                       help="musicnn-finetune: what the new head reads: penultimate (default: the 200-unit embedding) or "
+                            "pooled (the 1506 mean- and max-pooled front/mid-end channels; top then trains the mid end)")
     train.add_argument("--body-lr-factor", type=_positive_float, default=None, metavar="F",
                        help="musicnn-finetune: learning rate of the pretrained layers as a multiple of the head's, "
                             "at most 1 (default: 0.1)")
@@ -474,20 +477,21 @@ def _export(args) -> int:
 def _model_options(args, kind) -> dict | None:
     """``--pretrained``, ``--finetune``, ``--body-lr-factor`` as the kind's ``model_options``;
     a flag the kind does not read is refused in one line (before any data is read)."""
-    given = {"pretrained": args.pretrained, "finetune": args.finetune, "body_lr_factor": args.body_lr_factor}
+    given = {"pretrained": args.pretrained, "finetune": args.finetune, "features": args.finetune_features,
+             "body_lr_factor": args.body_lr_factor}
     given = {k: v for k, v in given.items() if v is not None}
     foreign = sorted(k for k in given if k not in kind.options)
     if foreign:
-        flags = ", ".join("--" + k.replace("_", "-") for k in foreign)
+        flags = ", ".join("--" + {"features": "finetune-features"}.get(k, k).replace("_", "-") for k in foreign)
         raise ValueError(f"{flags}: not an option of --architecture {kind.name}")
     if "pretrained" in given:
         from muzo_lib.models.pretrained.musicnn import check_variant
 
         check_variant(given["pretrained"])
-    if "finetune" in given or "body_lr_factor" in given:
+    if set(given) & {"finetune", "features", "body_lr_factor"}:
         from muzo_lib.models.pretrained.finetune import FinetuneConfig
 
-        FinetuneConfig(**{k: v for k, v in given.items() if k in ("finetune", "body_lr_factor")})
+        FinetuneConfig(**{k: v for k, v in given.items() if k in ("finetune", "features", "body_lr_factor")})
     return given or None
 
 

@@ -18,9 +18,9 @@ from tests.helpers import tiny_dataset, tone
 pytest.importorskip("musicnn")
 
 
-def _model(mode: str, n_classes: int = 3, pretrained: bool = False) -> MusicnnClassifier:
+def _model(mode: str, n_classes: int = 3, pretrained: bool = False, features: str = "penultimate") -> MusicnnClassifier:
     torch.manual_seed(0)
-    model = MusicnnClassifier(FinetuneConfig(n_classes=n_classes, finetune=mode))
+    model = MusicnnClassifier(FinetuneConfig(n_classes=n_classes, finetune=mode, features=features))
     return model.load_pretrained() if pretrained else model
 
 
@@ -28,6 +28,8 @@ def test_the_new_head_gives_one_logit_per_class_from_db_logmels():
     model = _model("top", n_classes=5).eval()
     assert model(torch.full((2, 96, 187), -40.0)).shape == (2, 5)
     assert model(torch.full((2, 1, 96, 64), -40.0)).shape == (2, 5)        # any length, a channel axis allowed
+    pooled = _model("top", n_classes=5, features="pooled").eval()
+    assert pooled.head[1].in_features == 1506 and pooled(torch.full((2, 96, 187), -40.0)).shape == (2, 5)
     with pytest.raises(ValueError, match="takes 96 mel bands"):
         FinetuneConfig(n_mels=128)
     with pytest.raises(ValueError, match="\\(batch, 96, frames\\)"):
@@ -52,6 +54,21 @@ def _changed(model, before) -> set[str]:
         if not torch.equal(value, before[key]):
             parts.add(".".join(key.split(".")[:2]) if key.startswith("body.") else key.split(".")[0])
     return parts
+
+
+_FRONT_AND_MID = {"body.input_bn", "body.timbral", "body.timbral_bn", "body.temporal", "body.temporal_bn", "body.midend",
+                  "body.midend_bn"}
+
+
+@pytest.mark.parametrize("mode, features, trained", [
+    ("head", "pooled", {"head"}),
+    ("top", "pooled", {"head", "body.midend", "body.midend_bn"}),
+    ("all", "pooled", {"head"} | _FRONT_AND_MID),                        # the unused back end stays as loaded
+])
+def test_with_pooled_features_a_step_changes_what_the_mode_trains(mode, features, trained):
+    model = _model(mode, features=features)
+    before = _one_step(model)
+    assert _changed(model, before) == trained
 
 
 @pytest.mark.parametrize("mode, trained", [
@@ -142,6 +159,14 @@ def test_the_body_holds_the_pretrained_weights_its_embedding_is_the_embedders():
         from_db = model.embedding(db[None]).numpy()
     assert np.abs(got - expected).max() < 1e-5
     assert np.abs(from_db - expected[:1]).max() < 1e-5           # dB -> log10(1 + 10000 x) in float32
+    pooled = MusicnnClassifier(FinetuneConfig(n_classes=3, pretrained="MTT_musicnn", features="pooled"))
+    pooled.load_pretrained().eval()
+    with torch.no_grad():
+        got_pooled = pooled.embedding(db[None]).numpy()
+    want = embedder.run(patches)
+    # the embedder's folded network rounds differently; pooled channels reach ~60 here, so 1e-5 relative too
+    np.testing.assert_allclose(got_pooled, np.concatenate([want["mean_pool"], want["max_pool"]], axis=1)[:1],
+                               rtol=1e-5, atol=1e-5)
     untrained = MusicnnClassifier(FinetuneConfig(n_classes=3)).eval()
     assert np.abs(untrained.body(patches).penultimate.detach().numpy() - expected).max() > 0.1
 
@@ -172,6 +197,8 @@ def _cli(*args) -> tuple[int, str]:
     (["--pretrained", "MSD_vgg"], "'MSD_vgg' is not yet available"),
     (["--pretrained", "nope"], "unknown musicnn variant 'nope'"),
     (["--finetune", "most"], "unknown finetune mode 'most'"),
+    (["--finetune-features", "tags"], "unknown finetune features 'tags'"),
+    (["--architecture", "musicnn", "--finetune-features", "pooled"], "--finetune-features: not an option of"),
     (["--architecture", "cnn", "--finetune", "all"], "--finetune: not an option of --architecture cnn"),
 ])
 def test_cli_bad_finetune_options_are_one_line(tmp_path, capsys, args, message):

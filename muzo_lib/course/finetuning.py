@@ -52,7 +52,7 @@ def train_finetuned(run, path, seed: int, architecture: str = "musicnn-finetune"
                     model_options: dict | None = None, progress: bool = True, resume: bool | str = False, **_) -> dict:
     """:func:`~muzo_lib.course.members.train_member`'s arguments; ``model_options`` are
     :class:`~muzo_lib.models.pretrained.finetune.FinetuneConfig` fields (``pretrained``,
-    ``finetune``, ``body_lr_factor``, ``dropout``). Genre level only."""
+    ``finetune``, ``features``, ``body_lr_factor``, ``dropout``). Genre level only."""
     _check_mel(mel_config)
     cfg = finetune_train_config(train_config, int((run.tracks.split == "train").sum()))
     return train_network(run, path, seed, architecture=architecture, train_config=cfg, mel_config=MUSICNN_INPUT,

@@ -161,4 +161,4 @@ register_kind(ModelKind(
     course_file=None, suffixes=(".pt", ".pth"), network=True, subgenres=False,
     train="muzo_lib.course.finetuning:train_finetuned", cross_validate="muzo_lib.course.finetuning:finetune_folds",
     load="muzo_lib.inference.prediction:load_network", recognizes="muzo_lib.io.skops_files:is_torch_zip",
-    export="muzo_lib.inference.export:network_graph", options=("pretrained", "finetune", "body_lr_factor")))
+    export="muzo_lib.inference.export:network_graph", options=("pretrained", "finetune", "features", "body_lr_factor")))

@@ -2,7 +2,8 @@
 
 :class:`MusicnnClassifier` is :class:`~muzo_lib.models.pretrained.musicnn.Musicnn` with its
 50-tag output layer replaced by a new head (dropout + one dense layer) over the 200-unit
-penultimate embedding, one output per genre. It is a network like
+penultimate embedding (or, with ``features="pooled"``, over the 753 + 753 mean- and max-pooled
+front/mid-end channels, the back end then unused and frozen), one output per genre. It is a network like
 :class:`~muzo_lib.models.networks.SpectrogramCNN`: its config dataclass is saved next to its
 weights, it takes the shared dB log-mel ``(batch, 96, frames)`` made with musicnn's front-end
 settings (:data:`MUSICNN_INPUT`: 16 kHz, FFT 512, hop 256, 96 bands, no ``top_db``), and
@@ -15,9 +16,10 @@ What trains (``finetune``), the rest frozen (no gradient, kept in eval mode so i
 batch-norms keep the pretrained statistics, and skipped by ``fit``'s batch-norm recalibration):
 
 - ``"head"``: the new head only (the frozen-embedding classifier, trained end to end on crops);
-- ``"top"``: the head and musicnn's back end (the batch-norm of the pooled features, the
-  200-unit dense layer and its batch-norm);
-- ``"all"``: every layer, the input batch-norm included.
+- ``"top"``: the head and the last block before it: musicnn's back end (the batch-norm of the
+  pooled features, the 200-unit dense layer and its batch-norm), or with ``features="pooled"``
+  the three mid-end convolutions and their batch-norms;
+- ``"all"``: every layer it uses, the input batch-norm included.
 
 :meth:`MusicnnClassifier.param_groups` gives ``fit`` two learning rates: the head's, and
 ``body_lr_factor`` times it for the pretrained layers that train (discriminative rates).
@@ -45,8 +47,12 @@ from .musicnn import HOP_LENGTH, N_FFT, N_MELS, PATCH_FRAMES, SAMPLE_RATE, VARIA
 MUSICNN_INPUT = MelConfig(sample_rate=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP_LENGTH, n_mels=N_MELS, top_db=None)
 #: Crop length that gives musicnn's 187-frame (3 s) patch with the shared centred framing, s.
 PATCH_SECONDS = (PATCH_FRAMES - 1) * HOP_LENGTH / SAMPLE_RATE
-#: What each ``finetune`` mode trains besides the head (module names of :class:`Musicnn`).
-TRAINED_PARTS = {"head": (), "top": ("pool_bn", "dense", "dense_bn"), "all": None}   # None: every part
+#: The body's layers (module names of :class:`Musicnn`): front end, mid end, back end.
+_FRONTEND = ("input_bn", "timbral", "timbral_bn", "temporal", "temporal_bn")
+_MIDEND, _BACKEND = ("midend", "midend_bn"), ("pool_bn", "dense", "dense_bn")
+#: What each ``finetune`` mode trains besides the head, per ``features`` (``None``: every part it uses).
+TRAINED_PARTS = {"head": (), "top": {"penultimate": _BACKEND, "pooled": _MIDEND}, "all": None}
+FEATURES = {"penultimate": 200, "pooled": 2 * MusicnnConfig().pooled_channels}   # the head's input width
 _DB_TO_LN_POWER = math.log(10.0) / 10.0
 
 
@@ -60,6 +66,8 @@ class FinetuneConfig:
         pretrained: the checkpoint the body starts from: ``"MSD_musicnn"`` (default) or
             ``"MTT_musicnn"`` (the VGG checkpoints are not ported yet: refused in one line).
         finetune: ``"head"``, ``"top"`` (default) or ``"all"``: what trains (module doc).
+        features: what the head reads: ``"penultimate"`` (default, 200 units) or ``"pooled"``
+            (1506: the mean over time of the 753 front/mid-end channels, then their max).
         body_lr_factor: the pretrained layers' learning rate as a multiple of the head's
             (``TrainConfig.learning_rate``), in (0, 1]; 0.1 by default.
         dropout: dropout probability before the head's dense layer.
@@ -68,6 +76,7 @@ class FinetuneConfig:
     n_mels: int = N_MELS
     pretrained: str = "MSD_musicnn"
     finetune: str = "top"
+    features: str = "penultimate"
     body_lr_factor: float = 0.1
     dropout: float = 0.5
 
@@ -78,6 +87,8 @@ class FinetuneConfig:
         check_variant(self.pretrained)
         if self.finetune not in TRAINED_PARTS:
             raise ValueError(f"unknown finetune mode {self.finetune!r}; choose one of {list(TRAINED_PARTS)}")
+        if self.features not in FEATURES:
+            raise ValueError(f"unknown finetune features {self.features!r}; choose one of {list(FEATURES)}")
         if self.n_mels != N_MELS:
             raise ValueError(f"musicnn takes {N_MELS} mel bands, got n_mels={self.n_mels}")
         if int(self.n_classes) < 1:
@@ -100,10 +111,12 @@ class MusicnnClassifier(nn.Module):
         self.config = config = config or FinetuneConfig()
         self.body = Musicnn(MusicnnConfig())
         self.body.output = nn.Identity()            # the 50-tag layer is replaced by the head
-        self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(self.body.config.backend_units, config.n_classes))
+        self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(FEATURES[config.features], config.n_classes))
         trained = TRAINED_PARTS[config.finetune]
+        trained = trained.get(config.features) if isinstance(trained, dict) else trained
+        unused = _BACKEND if config.features == "pooled" else ()
         for name, part in self.body.named_children():
-            part.requires_grad_(trained is None or name in trained)
+            part.requires_grad_((trained is None or name in trained) and name not in unused)
 
     def load_pretrained(self) -> MusicnnClassifier:
         """Copy the weights of ``config.pretrained`` into the body (read from the ``musicnn`` package)."""
@@ -144,18 +157,31 @@ class MusicnnClassifier(nn.Module):
             return torch.log10(10000.0 * power + 1.0).transpose(1, 2)
 
     def embedding(self, logmels: torch.Tensor) -> torch.Tensor:
-        """The body's 200-unit penultimate embedding ``(batch, 200)`` of dB log-mels.
+        """What the head reads, ``(batch, 200)`` penultimate or ``(batch, 1506)`` pooled, of dB log-mels.
 
-        The frozen front and mid end (modes ``head`` and ``top``) run without autograd: no
-        activations kept for a backward pass that would not reach them."""
-        body, x = self.body, self.musicnn_input(logmels)
-        with torch.no_grad() if self.config.finetune != "all" else contextlib.nullcontext():
-            features = body.midend_features(body.frontend(x))
-        with torch.no_grad() if self.config.finetune == "head" else contextlib.nullcontext():
+        Frozen layers run without autograd: no activations kept for a backward pass that
+        would not reach them."""
+        body, x, parts = self.body, self.musicnn_input(logmels), set(self.trained_parts())
+        with _grad_if(parts & set(_FRONTEND)):
+            front = body.frontend(x)
+        with _grad_if(parts & set(_FRONTEND + _MIDEND)):
+            features = body.midend_features(front)
+        if self.config.features == "pooled":
+            return torch.cat([features.mean(dim=2), features.amax(dim=2)], dim=1)
+        with _grad_if(parts):
             return body._backend(features).penultimate
+
+    def trained_parts(self) -> list[str]:
+        """Names of the body's layers that train in this mode."""
+        return [n for n, m in self.body.named_children() if any(p.requires_grad for p in m.parameters())]
 
     def forward(self, logmels: torch.Tensor) -> torch.Tensor:
         return self.head(self.embedding(logmels))
+
+
+def _grad_if(trained) -> contextlib.AbstractContextManager:
+    """Autograd on when any layer up to here trains (``trained`` non-empty), else ``no_grad``."""
+    return contextlib.nullcontext() if trained else torch.no_grad()
 
 
 def finetune_variants() -> list[str]:
