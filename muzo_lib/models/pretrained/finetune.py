@@ -41,7 +41,7 @@ from torch import nn
 
 from muzo_lib.features.spectrogram import MelConfig
 
-from .musicnn import HOP_LENGTH, N_FFT, N_MELS, PATCH_FRAMES, SAMPLE_RATE, VARIANTS, Musicnn, MusicnnConfig, check_variant, load_musicnn
+from .musicnn import HOP_LENGTH, N_FFT, N_MELS, PATCH_FRAMES, SAMPLE_RATE, Musicnn, MusicnnConfig, check_variant, load_musicnn
 
 #: The dB log-mel the network takes: musicnn's framing, every value kept (no ``top_db``).
 MUSICNN_INPUT = MelConfig(sample_rate=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP_LENGTH, n_mels=N_MELS, top_db=None)
@@ -182,8 +182,3 @@ class MusicnnClassifier(nn.Module):
 def _grad_if(trained) -> contextlib.AbstractContextManager:
     """Autograd on when any layer up to here trains (``trained`` non-empty), else ``no_grad``."""
     return contextlib.nullcontext() if trained else torch.no_grad()
-
-
-def finetune_variants() -> list[str]:
-    """The checkpoints ``--pretrained`` accepts (the ported ones)."""
-    return sorted(VARIANTS)
