@@ -367,8 +367,9 @@ def _add_listen_and_export(commands) -> None:
 
     export = commands.add_parser(
         "export", help="export a network or musicnn model to ONNX (predict without PyTorch)",
-        description="Write a CNN or hybrid checkpoint (genre-only or two-level) or a musicnn embedding classifier as "
-                    "an ONNX file whose metadata carries the classes (and class tree) and the log-mel settings; "
+        description="Write a network checkpoint (CNN or hybrid, genre-only or two-level; musicnn-finetune) or a "
+                    "musicnn embedding classifier as an ONNX file whose metadata carries the classes (and class tree) "
+                    "and the log-mel settings; "
                     "`muzo predict` and `muzo listen` then run it with onnxruntime, without torch.",
         epilog="example: muzo export --model runs/course/models/cnn.pt --format onnx --output cnn.onnx")
     export.add_argument("--model", required=True, metavar="PATH",
