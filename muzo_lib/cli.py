@@ -82,6 +82,21 @@ def main(argv: list[str] | None = None) -> int:
                             "<subgenre>/<file>), 'genre' the genre only; 'auto' (default): both when the data has subgenres")
     train.add_argument("--trees", type=_positive_int, default=None,
                        help="trees of the Random Forest (default: the course's, COURSE_FOREST in muzo_lib.course.members)")
+    train.add_argument("--pretrained", default=None, metavar="CHECKPOINT",
+                       help="musicnn and musicnn-finetune: the musicnn checkpoint to start from, MSD_musicnn (default) or "
+                            "MTT_musicnn (MSD_vgg and MTT_vgg are not yet available: their VGG network is not ported)")
+    train.add_argument("--finetune", default=None, metavar="MODE",
+                       help="musicnn-finetune: what trains besides the new head: head (nothing else: the body frozen), "
+                            "top (default: musicnn's back end, the 200-unit dense layer and its batch-norms) or all")
+    train.add_argument("--finetune-features", default=None, metavar="LAYER",
+                       help="musicnn-finetune: what the new head reads: penultimate (default: the 200-unit embedding) or "
+                            "pooled (the 1506 mean- and max-pooled front/mid-end channels; top then trains the mid end)")
+    train.add_argument("--body-lr-factor", type=_positive_float, default=None, metavar="F",
+                       help="musicnn-finetune: learning rate of the pretrained layers as a multiple of the head's, "
+                            "at most 1 (default: 0.1)")
+    train.add_argument("--warmup-steps", type=_positive_int, default=None, metavar="N",
+                       help="networks: ramp the learning rate linearly over the first N optimizer steps (default: none; "
+                            "musicnn-finetune: one epoch's steps, at most 500)")
     train.add_argument("--seed", type=int, default=0, help="seed of the split, weights and training (default: 0)")
     train.add_argument("--device", type=_device, default=None, help="networks: cpu or cuda (default: cuda when present)")
     train.add_argument("--run-dir", default=None, metavar="DIR",
@@ -216,6 +231,7 @@ def _train(args) -> int:
         raise ValueError(f"--cv needs at least 2 folds, got {args.cv}")
     output = Path(args.output).expanduser().resolve() if args.output else None  # relative to where it runs
     kind = model_kind(args.architecture)
+    args.model_options = _model_options(args, kind)
     if output is not None and output.suffix not in kind.suffixes:
         raise ValueError(f"--output for --architecture {kind.name} should end in {kind.suffixes[0]}, got {output.name}")
     if not kind.network and (args.resume or args.nproc > 1 or launched_by_torchrun()):
@@ -291,11 +307,14 @@ def _train_here(args, output, data_dir, world) -> int:
         overrides["epochs"] = args.epochs
     if args.segment_seconds is not None:
         overrides["segment_seconds"] = args.segment_seconds
+    if args.warmup_steps is not None:
+        overrides["warmup_steps"] = args.warmup_steps
+    model_options = args.model_options
     config = TrainConfig(**{**TrainConfig().to_dict(), **overrides})  # the library's defaults, not the course's
     rf_params = {"n_estimators": args.trees} if args.trees else None
     if args.cv is not None:
         cv = cross_validate(run, args.architecture, k=args.cv, seed=args.seed, train_config=config,
-                            rf_params=rf_params, progress=not args.quiet, log=say)
+                            model_options=model_options, rf_params=rf_params, progress=not args.quiet, log=say)
         folds = ", ".join(f"{accuracy:.0f}" for accuracy in cv.fold_accuracy)
         print(f"{args.architecture}: cross-validated accuracy % {format_score(cv.accuracy, cv.accuracy_ci, cv.n)}"
               f", macro F1 % {format_score(cv.macro_f1, cv.macro_f1_ci, cv.n)} (95% bootstrap intervals; "
@@ -303,7 +322,7 @@ def _train_here(args, output, data_dir, world) -> int:
         if output is None:
             return 0
     out = train_member(run, args.architecture, path=output, seed=args.seed, train_config=config,
-                       rf_params=rf_params, progress=not args.quiet, resume=args.resume, levels=levels)
+                       model_options=model_options, rf_params=rf_params, progress=not args.quiet, resume=args.resume, levels=levels)
     test = out.get("test")
     score = (f"test accuracy % {format_score(test['accuracy'], test['accuracy_ci'], test['n'])}, macro F1 % "
              f"{format_score(test['macro_f1'], test['macro_f1_ci'], test['n'])}; 95% bootstrap intervals"
@@ -350,8 +369,9 @@ def _add_listen_and_export(commands) -> None:
 
     export = commands.add_parser(
         "export", help="export a network or musicnn model to ONNX (predict without PyTorch)",
-        description="Write a CNN or hybrid checkpoint (genre-only or two-level) or a musicnn embedding classifier as "
-                    "an ONNX file whose metadata carries the classes (and class tree) and the log-mel settings; "
+        description="Write a network checkpoint (CNN or hybrid, genre-only or two-level; musicnn-finetune) or a "
+                    "musicnn embedding classifier as an ONNX file whose metadata carries the classes (and class tree) "
+                    "and the log-mel settings; "
                     "`muzo predict` and `muzo listen` then run it with onnxruntime, without torch.",
         epilog="example: muzo export --model runs/course/models/cnn.pt --format onnx --output cnn.onnx")
     export.add_argument("--model", required=True, metavar="PATH",
@@ -585,6 +605,27 @@ def _export(args) -> int:
                          "can be exported)") from None
     print(f"exported {model.name} to {output} ({output.stat().st_size / 1e6:.1f} MB, onnxruntime runs it without torch)")
     return 0
+
+
+def _model_options(args, kind) -> dict | None:
+    """``--pretrained``, ``--finetune``, ``--body-lr-factor`` as the kind's ``model_options``;
+    a flag the kind does not read is refused in one line (before any data is read)."""
+    given = {"pretrained": args.pretrained, "finetune": args.finetune, "features": args.finetune_features,
+             "body_lr_factor": args.body_lr_factor}
+    given = {k: v for k, v in given.items() if v is not None}
+    foreign = sorted(k for k in given if k not in kind.options)
+    if foreign:
+        flags = ", ".join("--" + {"features": "finetune-features"}.get(k, k).replace("_", "-") for k in foreign)
+        raise ValueError(f"{flags}: not an option of --architecture {kind.name}")
+    if "pretrained" in given:
+        from muzo_lib.models.pretrained.musicnn import check_variant
+
+        check_variant(given["pretrained"])
+    if set(given) & {"finetune", "features", "body_lr_factor"}:
+        from muzo_lib.models.pretrained.finetune import FinetuneConfig
+
+        FinetuneConfig(**{k: v for k, v in given.items() if k in ("finetune", "features", "body_lr_factor")})
+    return given or None
 
 
 def _levels(args, run, say) -> str:

@@ -34,7 +34,7 @@ def data_dir(tmp_path):
 
 
 def test_every_built_in_kind_names_functions_that_exist():
-    assert [k.name for k in trainable_kinds()] == ["cnn", "hybrid", "rf", "musicnn"]
+    assert [k.name for k in trainable_kinds()] == ["cnn", "hybrid", "rf", "musicnn", "musicnn-finetune"]
     for kind in KINDS.values():
         for role in ROLES:
             if getattr(kind, role) is not None:

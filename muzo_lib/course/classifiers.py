@@ -92,7 +92,10 @@ class CNNMusicClassifier:
         self.verbose = verbose
         self.model = None
         self.classes_: list[str] | None = None
-        self.mel_config = MelConfig(sample_rate=sample_rate, n_mels=n_mels)
+        # a network with a fixed front end (musicnn-finetune: musicnn's own log-mel) brings its settings
+        self.mel_config = getattr(ARCHITECTURES[architecture][0], "input_mel", None) or MelConfig(sample_rate=sample_rate,
+                                                                                                  n_mels=n_mels)
+        self.sample_rate, self.n_mels = self.mel_config.sample_rate, self.mel_config.n_mels
         self.history_: dict | None = None
         self.model_path: Path | None = None
         self.class_tree_: dict | None = None  # a two-level file's genre/subgenre tree (muzo_lib.models.hierarchy)

@@ -297,6 +297,8 @@ def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: 
         options.setdefault("input_frames", mel.frames(cfg.segment_seconds))
     seed_everything(seed)
     model = build_model(config_class(**options))
+    if hasattr(model, "load_pretrained"):     # a pretrained body (musicnn-finetune): its weights, the head's seeded ones
+        model.load_pretrained()
     if checkpoint_path is not None:
         checkpoint = Path(checkpoint_path).expanduser()
     else:
@@ -483,13 +485,15 @@ def train_forest(run, path, seed: int, architecture: str = "rf", rf_params: dict
 
 
 def train_embedding_classifier(run, path, seed: int, architecture: str = "musicnn", progress: bool = True,
-                               **_) -> dict:
+                               model_options: dict | None = None, **_) -> dict:
     """The ``musicnn`` kind's training: a logistic regression on musicnn embeddings
     (:mod:`muzo_lib.models.pretrained`), saved at ``path`` or, when ``path`` is ``None``, at the
-    course's place in the run with its metrics (as networks)."""
+    course's place in the run with its metrics (as networks). ``model_options``:
+    ``{"pretrained": "MTT_musicnn"}`` picks the checkpoint (default ``MSD_musicnn``)."""
     from muzo_lib.models.pretrained.classifier import train_embedding_model
 
-    out = train_embedding_model(run, architecture, seed=seed, progress=progress, save=path is None)
+    out = train_embedding_model(run, architecture, config=_embedding_config(model_options), seed=seed,
+                                progress=progress, save=path is None)
     target = out["model_path"] if path is None else out["model"].save_model(Path(path).expanduser())
     return {"architecture": architecture, "path": str(target), "parameters": None, "valid": out["valid"],
             "test": out["test"]}
@@ -666,12 +670,23 @@ def forest_folds(run, seed: int, rf_params: dict | None = None, progress: bool =
     return lambda fold_run, fold: _forest_fold(fold_run, seed, rf_params or {}, progress, extractor)
 
 
-def embedding_folds(run, seed: int, progress: bool = True, **_):
+def embedding_folds(run, seed: int, progress: bool = True, model_options: dict | None = None, **_):
     """The ``musicnn`` kind's cross-validation: the frozen network's embeddings once, a classifier per fold."""
     from muzo_lib.models.pretrained.classifier import run_features
 
-    embeddings = run_features(run, progress=progress)
+    embeddings = run_features(run, _embedding_config(model_options), progress=progress)
     return lambda fold_run, fold: _embedding_fold(fold_run, embeddings, seed)
+
+
+def _embedding_config(model_options: dict | None):
+    """The ``musicnn`` kind's :class:`~muzo_lib.models.pretrained.embeddings.EmbeddingConfig` from its options."""
+    from muzo_lib.models.pretrained.embeddings import EmbeddingConfig
+
+    options = dict(model_options or {})
+    unknown = sorted(set(options) - {"pretrained"})
+    if unknown:
+        raise ValueError(f"the musicnn embedding classifier has no option(s) {unknown}")
+    return EmbeddingConfig(variant=options.get("pretrained", EmbeddingConfig.variant))
 
 
 def _embedding_fold(run, embeddings: np.ndarray, seed: int) -> tuple[list[str], np.ndarray]:

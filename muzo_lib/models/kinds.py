@@ -29,7 +29,7 @@ Example:
     >>> model_kind("rf").course_file
     'rf_model.skops'
     >>> [k.name for k in trainable_kinds()]
-    ['cnn', 'hybrid', 'rf', 'musicnn']
+    ['cnn', 'hybrid', 'rf', 'musicnn', 'musicnn-finetune']
 """
 from __future__ import annotations
 
@@ -53,6 +53,8 @@ class ModelKind:
         subgenres: can learn genre and subgenre (``--levels both``).
         train, cross_validate, load, recognizes, export: ``"module:function"`` (see the
             module doc); ``None`` where the kind has no such function.
+        options: the ``model_options`` keys its train function reads (``muzo train`` refuses
+            the others' flags for it, in one line).
     """
     name: str
     description: str
@@ -65,6 +67,7 @@ class ModelKind:
     load: str
     recognizes: str
     export: str | None = None
+    options: tuple[str, ...] = ()
 
     def function(self, role: str):
         """The function named by field ``role`` (``"train"``, ``"load"``...), imported now."""
@@ -150,4 +153,12 @@ register_kind(ModelKind(
     train="muzo_lib.course.members:train_embedding_classifier",
     cross_validate="muzo_lib.course.members:embedding_folds",
     load="muzo_lib.models.pretrained.classifier:load_embedding_predictor",
-    recognizes="muzo_lib.models.pretrained.classifier:is_embedding_model", export="muzo_lib.inference.export:embedding_graph"))
+    recognizes="muzo_lib.models.pretrained.classifier:is_embedding_model", export="muzo_lib.inference.export:embedding_graph",
+    options=("pretrained",)))
+register_kind(ModelKind(
+    name="musicnn-finetune", description="the pretrained musicnn network with a new genre head, fine-tuned on crops "
+                                          "(--finetune head|top|all)",
+    course_file=None, suffixes=(".pt", ".pth"), network=True, subgenres=False,
+    train="muzo_lib.course.finetuning:train_finetuned", cross_validate="muzo_lib.course.finetuning:finetune_folds",
+    load="muzo_lib.inference.prediction:load_network", recognizes="muzo_lib.io.skops_files:is_torch_zip",
+    export="muzo_lib.inference.export:network_graph", options=("pretrained", "finetune", "features", "body_lr_factor")))

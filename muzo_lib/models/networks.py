@@ -263,7 +263,10 @@ class HybridCNNRNN(nn.Module):
         return (logits, weights) if return_attention else logits
 
 
-ARCHITECTURES = {"cnn": (CNNConfig, SpectrogramCNN), "hybrid": (HybridConfig, HybridCNNRNN)}
+from muzo_lib.models.pretrained.finetune import FinetuneConfig, MusicnnClassifier  # noqa: E402  (musicnn's body + a new head)
+
+ARCHITECTURES = {"cnn": (CNNConfig, SpectrogramCNN), "hybrid": (HybridConfig, HybridCNNRNN),
+                 "musicnn-finetune": (FinetuneConfig, MusicnnClassifier)}
 
 
 def config_to_dict(config) -> dict:

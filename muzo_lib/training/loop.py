@@ -88,9 +88,14 @@ class TrainConfig:
             :func:`~muzo_lib.models.devices.use_channels_last`), ``True`` or ``False``.
         augment: the training-time :class:`AugmentConfig`.
         label_smoothing: cross-entropy label smoothing (0 = off).
+        warmup_steps: optimizer steps over which every parameter group's LR ramps linearly
+            from ``1/warmup_steps`` of its rate up to it (step ``k`` trains at ``k/warmup_steps``
+            of it); 0 = no warm-up. A model with ``param_groups(lr)`` (a pretrained body at a
+            lower rate than its new head) gets its groups from it; others one group at ``learning_rate``.
         eval_batch_size: segments per forward pass at evaluation.
-        recalibrate_batchnorm: before each validation, recompute every BatchNorm layer's
-            running statistics from one plain (unaugmented) crop of each training track, as
+        recalibrate_batchnorm: before each validation, recompute every trainable BatchNorm layer's
+            running statistics (frozen ones, whose weights all have ``requires_grad`` off, keep
+            theirs) from one plain (unaugmented) crop of each training track, as
             PreciseBN does (Wu & Johnson, 2021). Otherwise the statistics used at evaluation
             are a moving average over the last few dozen augmented batches, taken while the
             weights were still moving: on the course's data that alone swung validation
@@ -121,6 +126,7 @@ class TrainConfig:
     channels_last: str | bool = "auto"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     label_smoothing: float = 0.0
+    warmup_steps: int = 0
     eval_batch_size: int = 64
     recalibrate_batchnorm: bool = True
     seed: int = 0
@@ -134,8 +140,9 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "crops_per_track", "grad_accum_steps", "eval_batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"TrainConfig.{name} must be at least 1, got {getattr(self, name)}")
-        if self.num_workers < 0:
-            raise ValueError(f"TrainConfig.num_workers must be >= 0, got {self.num_workers}")
+        if self.num_workers < 0 or self.warmup_steps < 0:
+            raise ValueError(f"TrainConfig.num_workers and warmup_steps must be >= 0, got {self.num_workers} and "
+                             f"{self.warmup_steps}")
         if not self.learning_rate > 0 or not self.segment_seconds > 0:
             raise ValueError("learning_rate and segment_seconds must be positive")
         if self.monitor not in ("val_loss", "val_acc"):
@@ -331,7 +338,7 @@ def recalibrate_batchnorm(model: nn.Module, tracks: TrackSet, frames: int, devic
     statistics averaged with each batch weighted by its crops, so the mean is the crops' exact
     mean whatever the batch size (see ``TrainConfig.recalibrate_batchnorm``). The same crops on
     every rank give every rank the same statistics; other layers and the weights are untouched."""
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and not _frozen(m)]
     if not norms or not len(tracks):
         return
     rng = np.random.default_rng([seed, epoch, 0x5EED])
@@ -362,6 +369,12 @@ def recalibrate_batchnorm(model: nn.Module, tracks: TrackSet, frames: int, devic
         for m, momentum in zip(norms, momenta):
             m.momentum = momentum
         model.train(was_training)
+
+
+def _frozen(module: nn.Module) -> bool:
+    """A module with weights of which none trains (a frozen pretrained layer keeps its statistics)."""
+    params = list(module.parameters())
+    return bool(params) and not any(p.requires_grad for p in params)
 
 
 def evaluate(model: nn.Module, tracks: TrackSet, classes: list[str], frames: int, device=None,
@@ -595,6 +608,15 @@ class _Engine:
         self.scheduler.step(val_loss)
         return before, self.optimizer.param_groups[0]["lr"]
 
+    def warm_up(self, step: int, warmup_steps: int) -> None:
+        """After optimizer step ``step`` (1-based, counted over the run), set every group's LR
+        for the next one: ``(step + 1) / warmup_steps`` of its full rate until it is reached.
+        Multiplying by the ratio of consecutive ramp values keeps any cut the plateau
+        schedule made meanwhile; step 1's rate is set when the optimizer is built."""
+        if step < warmup_steps:
+            for group in self.optimizer.param_groups:
+                group["lr"] *= (step + 1) / step
+
     def resume_state(self) -> dict:
         return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict()}
@@ -630,7 +652,10 @@ def _build_engine(model: nn.Module, train: TrackSet, mel_config: MelConfig, cfg:
     sampler = DistributedSampler(dataset, num_replicas=world.world_size, rank=world.rank, shuffle=True, seed=cfg.seed)
     loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, generator=generator,
                         num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    groups = model.param_groups(cfg.learning_rate) if hasattr(model, "param_groups") else model.parameters()
+    optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    for group in optimizer.param_groups if cfg.warmup_steps else ():  # step 1 of the warm-up (a resume loads its own)
+        group["lr"] /= cfg.warmup_steps
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=cfg.lr_factor,
                                                            patience=cfg.lr_patience, threshold=IMPROVEMENT,
                                                            threshold_mode="abs")
@@ -658,6 +683,7 @@ def _train_epoch(model: nn.Module, engine: _Engine, state: TrainState, cfg: Trai
     e.sampler.set_epoch(epoch)
     _seed_epoch(e.generator, cfg.seed, epoch, e.world.rank)
     loss_sum, correct, seen = 0.0, 0, 0
+    steps = (epoch - 1) * math.ceil(len(e.loader) / cfg.grad_accum_steps)   # optimizer steps before this epoch
     e.optimizer.zero_grad(set_to_none=True)
     bar = progress_bar(e.loader, desc=f"Epoch {epoch}/{cfg.epochs}", leave=False,
                        disable=not (cfg.progress and e.world.is_main))
@@ -675,6 +701,8 @@ def _train_epoch(model: nn.Module, engine: _Engine, state: TrainState, cfg: Trai
             e.scaler.step(e.optimizer)
             e.scaler.update()
             e.optimizer.zero_grad(set_to_none=True)
+            steps += 1
+            e.warm_up(steps, cfg.warmup_steps)
         bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.1f}%")
     loss_sum, correct, seen = all_reduce_sum([loss_sum, correct, seen], e.device)   # every rank's crops
     return loss_sum / seen, 100 * correct / seen, int(seen)
@@ -752,8 +780,9 @@ def _log_setup(say, engine: _Engine, cfg: TrainConfig, classes, n_train: int, n_
 
 
 def _log_resume(say, saved: dict, path, cfg: TrainConfig) -> None:
+    defaults = _plain_config(TrainConfig())          # a setting added since the file was saved had its default
     changed = sorted(k for k, v in _plain_config(cfg).items()
-                     if k not in _RESUME_FREE and saved["train_config"].get(k) != v)
+                     if k not in _RESUME_FREE and saved["train_config"].get(k, defaults[k]) != v)
     say(f"⏩ Resuming after epoch {saved['epoch']} from {path}"
         + (f" (settings changed since: {', '.join(changed)})" if changed else ""))
 

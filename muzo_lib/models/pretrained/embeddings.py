@@ -31,7 +31,7 @@ from muzo_lib.features.spectrogram import LogMelSpectrogram, MelConfig
 from muzo_lib.io.audio import AudioDecodeError, load_audio
 from muzo_lib.io.progress import progress_bar
 
-from .musicnn import HOP_LENGTH, N_FFT, N_MELS, PATCH_FRAMES, SAMPLE_RATE, VARIANTS, FoldedMusicnn, load_musicnn
+from .musicnn import HOP_LENGTH, N_FFT, N_MELS, PATCH_FRAMES, SAMPLE_RATE, VARIANTS, FoldedMusicnn, check_variant, load_musicnn
 
 #: Bump when the cached arrays' meaning changes (keys, patching, network code).
 CACHE_FORMAT = 1
@@ -61,8 +61,7 @@ class EmbeddingConfig:
     device: str | None = None
 
     def __post_init__(self):
-        if self.variant not in VARIANTS:
-            raise ValueError(f"unknown musicnn variant {self.variant!r}; choose one of {sorted(VARIANTS)}")
+        check_variant(self.variant)
         if self.precision not in ("auto", "float32", "bf16"):
             raise ValueError(f"EmbeddingConfig.precision must be 'auto', 'float32' or 'bf16', got {self.precision!r}")
         if self.duration is not None and not self.duration > 0:

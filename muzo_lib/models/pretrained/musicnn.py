@@ -60,6 +60,18 @@ MSD_LABELS = ("rock", "pop", "alternative", "indie", "electronic", "female vocal
               "70s", "party", "country", "easy listening", "sexy", "catchy", "funk", "electro", "heavy metal",
               "Progressive rock", "60s", "rnb", "indie pop", "sad", "House", "happy")
 VARIANTS = {"MSD_musicnn": MSD_LABELS, "MTT_musicnn": MTT_LABELS}
+#: checkpoints the musicnn package ships whose (VGG-like) network is not ported here yet
+UNPORTED = ("MSD_vgg", "MTT_vgg")
+
+
+def check_variant(variant: str) -> str:
+    """``variant`` if it names a ported checkpoint; else a one-line ``ValueError`` (the VGG ones say so)."""
+    if variant in UNPORTED:
+        raise ValueError(f"musicnn variant {variant!r} is not yet available: its VGG network is not ported to "
+                         f"PyTorch; choose one of {sorted(VARIANTS)}")
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown musicnn variant {variant!r}; choose one of {sorted(VARIANTS)}")
+    return variant
 
 
 class MusicnnError(RuntimeError):
@@ -170,13 +182,17 @@ class Musicnn(nn.Module):
 
     def midend_and_backend(self, front: torch.Tensor) -> MusicnnOutput:
         """Front-end channels ``(patches, 561, frames)`` -> :class:`MusicnnOutput`."""
+        return self._backend(self.midend_features(front))
+
+    def midend_features(self, front: torch.Tensor) -> torch.Tensor:
+        """Front-end channels ``(patches, 561, frames)`` -> the 753 front- and mid-end channels per frame."""
         layers = [front]
         h = self.midend_bn[0](torch.relu(self.midend[0](front)))
         layers.append(h)
         for conv, bn in zip(self.midend[1:], self.midend_bn[1:]):
             h = bn(torch.relu(conv(h))) + h
             layers.append(h)
-        return self._backend(torch.cat(layers, dim=1))
+        return torch.cat(layers, dim=1)
 
     def _backend(self, features: torch.Tensor) -> MusicnnOutput:
         max_pool, mean_pool = features.amax(dim=2), features.mean(dim=2)
@@ -260,8 +276,7 @@ class FoldedMusicnn(nn.Module):
 
 def checkpoint_dir(variant: str) -> Path:
     """Folder of ``variant``'s TensorFlow checkpoint inside the installed ``musicnn`` package."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown musicnn variant {variant!r}; choose one of {sorted(VARIANTS)}")
+    check_variant(variant)
     spec = importlib.util.find_spec("musicnn")
     if spec is None or not spec.submodule_search_locations:
         raise MusicnnError("the musicnn package is not installed: run `pip install --no-deps musicnn==0.1.0` "
