@@ -461,8 +461,6 @@ def _book(args) -> int:
     return 0
 
 
-
-
 def _add_data(commands) -> None:
     from muzo_lib.data.sources import SOURCES  # names and defaults only: no download machinery
 

@@ -36,5 +36,8 @@ def test_pace_announces_what_the_cell_does_and_its_reference_times(capsys, tmp_p
     line = pace("03-train-cnn", "trains the CNN", table)
     assert capsys.readouterr().out.strip() == line
     assert line.startswith("This cell trains the CNN.")
-    assert "1.6 min on 2 cores without bf16" in line and "21 s on 2 cores with bf16" in line
+    assert "1.6 min on 2 cores without bf16 (float32); 21 s on 2 cores with bf16." in line
     assert "No reference time" in pace("never-measured", "does a thing", table)
+    table["cells"]["04-train-hybrid"] = {"float32": 300.0, "bf16": 60.0}
+    alone = pace("07-members", "loads the members", table, alone=("03-train-cnn", "04-train-hybrid"))
+    assert "(No reference time" in alone and "about 6.6 min on 2 cores without bf16 (float32); 81 s on 2 cores with bf16 more." in alone

@@ -38,19 +38,33 @@ def load_table(path: Path = TABLE) -> dict:
 
 def reference_times(key: str, table: dict | None = None) -> dict[str, float]:
     """``{kind: seconds}`` measured for the cell ``key`` (no entry: never measured)."""
-    return dict((table or load_table()).get("cells", {}).get(key, {}))
+    return dict((load_table() if table is None else table).get("cells", {}).get(key, {}))
 
 
-def pace(key: str, what: str, table: dict | None = None) -> str:
-    """Print (and return) the announcement for the cell ``key``: what it does and its reference times."""
+def pace(key: str, what: str, table: dict | None = None, alone: tuple[str, ...] = ()) -> str:
+    """Print (and return) the announcement for the cell ``key``: what it does and its reference times.
+
+    ``alone``: the keys of earlier notebooks' cells whose models this cell trains itself when
+    they are missing from the run folder (the notebook run on its own); their summed reference
+    times are announced as what running it alone adds.
+    """
+    table = table or load_table()
     times = reference_times(key, table)
     if times:
-        parts = [f"{_minutes(times[k])} on {label}" for k, label in KINDS.items() if k in times]
-        line = f"This cell {what}. In the reference runs it took " + "; ".join(parts) + "."
+        line = f"This cell {what}. In the reference runs it took {_on_each_kind(times)}."
     else:
         line = f"This cell {what}. (No reference time recorded for it yet.)"
+    extra = [reference_times(k, table) for k in alone]
+    if alone and all(extra):
+        added = {kind: sum(t[kind] for t in extra) for kind in KINDS if all(kind in t for t in extra)}
+        line += (" Run without the earlier notebooks, it first trains what they leave behind: about "
+                 f"{_on_each_kind(added)} more.")
     print(line)
     return line
+
+
+def _on_each_kind(times: dict[str, float]) -> str:
+    return "; ".join(f"{_minutes(times[k])} on {label}" for k, label in KINDS.items() if k in times)
 
 
 def record_run(run_dir: str | os.PathLike, kind: str, path: Path = TABLE) -> dict[str, float]:
