@@ -109,6 +109,12 @@ def test_the_book_shows_no_path_of_the_machine_that_built_it(run_dir):
     assert str(project_root()) not in text and "runs/t-book" in text
 
 
+def test_a_run_made_in_another_checkout_shows_none_of_its_paths_either(run_dir, tmp_path):
+    nbformat.write(_executed("00 · First", tmp_path), run_dir / "notebooks" / "00_first.ipynb")  # made in tmp_path/runs/
+    text = (build_book(run_dir).parent / "00_first.html").read_text()
+    assert str(tmp_path) not in text and "runs/t-book" in text
+
+
 def test_compressed_figures_are_palette_pngs_and_audio_is_mp3(run_dir, tmp_path):
     from PIL import Image
 
@@ -163,3 +169,24 @@ def test_every_page_opens_in_chromium_with_its_images(run_dir, browser):
     shot = artefact_path("book_page.png")
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
+def test_the_published_book_is_built_from_todays_notebooks():
+    """docs/book/ is the reference run's book; a notebook edited since then must be republished
+    (`bash scripts/course.sh && .venv/bin/muzo book runs/course --output docs/book --compress`)."""
+    published = book_pages(PUBLISHED)
+    sources = {p.name: source_sha1(nbformat.read(p, as_version=4)) for p in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))}
+    stale = sorted(name for name in sources if published.get(name) != sources[name])
+    assert not stale, f"docs/book is older than these notebooks: {', '.join(stale)}; republish it (see this test's doc)"
+    assert set(published) == set(sources)
+
+
+@pytest.mark.slow
+def test_the_published_book_opens_in_chromium_with_every_figure(browser):
+    pages = ["index.html", *sorted(p.name for p in PUBLISHED.glob("[0-9][0-9]_*.html"))]
+    assert len(pages) == 10
+    for page in pages:
+        browser.get((PUBLISHED / page).as_uri())
+        images = browser.execute_script("return Array.from(document.images).map(i => i.complete && i.naturalWidth)")
+        assert all(images), (page, images)
+        assert page == "index.html" or images, page                       # every notebook page has figures
+    browser.get((PUBLISHED / "03_spectrogram_cnn.html").as_uri())
+    browser.save_screenshot(str(artefact_path("published_book_03.png")))

@@ -94,7 +94,7 @@ def build_book(run_dir: str | os.PathLike, output: str | os.PathLike | None = No
                  for path, nb in zip(notebooks, read)]
         exporter = _exporter()
         for i, (nb, page) in enumerate(zip(read, pages)):
-            _relative_paths(nb)
+            _relative_paths(nb, _checkouts(run_dir))
             if compress:
                 _compress_audio(nb)
             nav = _navigation(pages, i)
@@ -178,18 +178,33 @@ def _compress_audio(notebook: nbformat.NotebookNode) -> None:
                 data["text/html"] = wav.sub(mp3, data["text/html"]).replace('type="audio/wav"', 'type="audio/mpeg"')
 
 
-def _relative_paths(notebook: nbformat.NotebookNode) -> None:
+def _checkouts(run_dir: Path) -> list[str]:
+    """The folders whose paths a book writes relative: the builder's checkout and the one the run
+    was made in (``<checkout>/runs/<name>``), which differ when a run is rebuilt elsewhere."""
+    roots = {str(project_root())}
+    run_dir = run_dir.resolve()
+    if run_dir.parent.name == "runs":
+        roots.add(str(run_dir.parent.parent))
+    return sorted(roots, key=len, reverse=True)      # the longest first: a checkout inside another
+
+
+def _relative_paths(notebook: nbformat.NotebookNode, roots: list[str]) -> None:
     """Write paths inside the checkout relative to it, as a reader's own checkout has them
     (papermill injects the absolute run folder; a book should not show the builder's disk)."""
-    root = f"{project_root()}{os.sep}"
+    def relative(text: str) -> str:
+        for root in roots:
+            text = text.replace(f"{root}{os.sep}", "")
+        return text
+
     for cell in notebook.cells:
-        cell.source = cell.source.replace(root, "")
+        cell.source = relative(cell.source)
         for output in cell.get("outputs", []):
             if "text" in output:
-                output["text"] = output["text"].replace(root, "")
+                output["text"] = relative(output["text"])
             data = output.get("data", {})
-            if isinstance(data.get("text/plain"), str):
-                data["text/plain"] = data["text/plain"].replace(root, "")
+            for kind in ("text/plain", "text/html"):
+                if isinstance(data.get(kind), str):
+                    data[kind] = relative(data[kind])
 
 
 def _navigation(pages: list[BookPage], i: int) -> str:

@@ -25,7 +25,7 @@ from muzo_lib.io.paths import atomic_write_text
 
 TABLE = Path(__file__).resolve().parents[1] / "resources" / "course" / "pacing.json"
 KINDS = {"float32": "2 cores without bf16 (float32)", "bf16": "2 cores with bf16"}
-_CALL = re.compile(r'^pace\(\s*"([a-z0-9-]+)"', re.MULTILINE)
+_CALL = re.compile(r'^\s*pace\(\s*"([a-z0-9-]+)"', re.MULTILINE)
 
 
 def load_table(path: Path = TABLE) -> dict:
