@@ -276,3 +276,12 @@ def test_cli_serve_without_fastapi_says_what_to_install(models):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert "needs fastapi" in done.stderr and "pip install 'muzo[serve]'" in done.stderr
+
+
+def test_the_server_caps_malloc_arenas_unless_the_environment_says_otherwise(monkeypatch):
+    from muzo_lib.serve.server import limit_malloc_arenas
+
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert limit_malloc_arenas() is True                  # glibc on Linux: mallopt accepted the cap
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_malloc_arenas() is False                 # the user's own setting is left alone
