@@ -164,9 +164,10 @@ def test_the_body_holds_the_pretrained_weights_its_embedding_is_the_embedders():
     with torch.no_grad():
         got_pooled = pooled.embedding(db[None]).numpy()
     want = embedder.run(patches)
-    # the embedder's folded network rounds differently; pooled channels reach ~60 here, so 1e-5 relative too
+    # the embedder's folded network rounds differently, and the dB input adds its own rounding; pooled
+    # channels reach ~60 here: with PyTorch's AVX2 kernels one of 1506 differed by 2.5e-5 (1.7e-5 relative)
     np.testing.assert_allclose(got_pooled, np.concatenate([want["mean_pool"], want["max_pool"]], axis=1)[:1],
-                               rtol=1e-5, atol=1e-5)
+                               rtol=1e-4, atol=1e-4)
     untrained = MusicnnClassifier(FinetuneConfig(n_classes=3)).eval()
     assert np.abs(untrained.body(patches).penultimate.detach().numpy() - expected).max() > 0.1
 
