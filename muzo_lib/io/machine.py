@@ -21,6 +21,12 @@ def cpu_flags() -> set[str]:
         return set()
 
 
+def cpu_flags_have_bf16() -> bool:
+    """Whether the CPU itself executes bf16 math (x86 AVX512-BF16 or AMX), whatever PyTorch is allowed."""
+    flags = cpu_flags()
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def cpu_model() -> str:
     """The CPU's model name, or the platform's processor string."""
     try:
@@ -33,8 +39,7 @@ def cpu_model() -> str:
 
 def describe_machine(environ=os.environ) -> str:
     """One line: CPU, cores, whether it has native bf16, and any cap on PyTorch's instruction sets."""
-    flags = cpu_flags()
-    bf16 = "avx512_bf16" in flags or "amx_bf16" in flags
+    bf16 = cpu_flags_have_bf16()
     caps = ", ".join(f"{name}={environ[name]}" for name in ISA_CAPS if environ.get(name))
     return (f"{cpu_model()}, {os.cpu_count()} cores, native bf16 {'yes' if bf16 else 'no'}"
             + (f" (capped: {caps})" if caps else ""))

@@ -11,7 +11,7 @@ import os
 
 import torch
 
-from muzo_lib.io.machine import cpu_flags
+from muzo_lib.io.machine import cpu_flags_have_bf16
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -38,12 +38,7 @@ def cpu_has_native_bf16() -> bool:
     instruction sets PyTorch was limited to (``ATEN_CPU_CAPABILITY=avx2`` or
     ``ONEDNN_MAX_CPU_ISA=AVX2``, the way an AVX2-only machine is emulated on a newer one).
     """
-    return _cpu_flags_have_bf16() and _isa_allows_bf16(os.environ, torch.backends.cpu.get_cpu_capability())
-
-
-def _cpu_flags_have_bf16() -> bool:
-    flags = cpu_flags()
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return cpu_flags_have_bf16() and _isa_allows_bf16(os.environ, torch.backends.cpu.get_cpu_capability())
 
 
 def _isa_allows_bf16(environ, aten_capability: str) -> bool:
