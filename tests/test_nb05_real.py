@@ -13,7 +13,7 @@ from conftest import notebook_text
 @pytest.mark.slow
 def test_nb05_transfer_learning_on_real_clips(run_notebook, real_data_dir, real_run_dir):
     nb = run_notebook("05_transfer_learning.ipynb", data_dir=str(real_data_dir), run_dir=str(real_run_dir),
-                      epochs=2, cv_epochs=2, crops_per_track=2, n_estimators=50, folds=5)
+                      epochs=2, cv_epochs=2, crops_per_track=2, n_estimators=50, folds=5, finetune_epochs=2)
     text = notebook_text(nb)
     assert re.search(r"\b61 tracks, 10 genres", text)
     assert re.search(r"PyTorch port vs musicnn in TensorFlow [\d.]+: .*tags \d\.\de-\d\d, penultimate \d\.\de-\d\d", text)
@@ -31,3 +31,8 @@ def test_nb05_transfer_learning_on_real_clips(run_notebook, real_data_dir, real_
     assert "CNN from scratch" in text and "hand-made features + logistic regression" in text
     assert re.search(r"folds grouped by artist: [\d.]+% \[[\d.]+, [\d.]+\] on 61 tracks", text)
     assert re.search(r"-> \w+ [\d.]+", text)   # the saved model predicted a file
+    # section 7: frozen, fine-tuned and from scratch on the same test tracks, each difference paired
+    for model in ("fine-tuned \\(top\\)", "from scratch: CNN"):
+        assert re.search(model + r" minus frozen: embeddings \+ logistic regression: [+-][\d.]+ points "
+                         r"\[[+-][\d.]+, [+-][\d.]+\] on \d+ tracks, (no detectable difference|(better|worse) by)", text), model
+    assert (real_run_dir / "models" / "musicnn_finetune.pt").is_file()
