@@ -6,7 +6,10 @@ NCCL DDP) cannot run in CI; this script runs each of them for real and prints on
 1. fp32 vs AMP (the engine's ``mixed_precision="auto"``) for the default SpectrogramCNN and
    HybridCNNRNN: seconds per epoch, training crops/s and peak GPU memory, on generated
    log-mels (a class-dependent loud band, 128 mels, 3 s crops: no audio decoding, so this
-   measures the engine, not the disk).
+   measures the engine, not the disk); and notebook 05's larger fine-tuning setting,
+   ``musicnn-finetune`` with ``finetune="all"`` (every pretrained layer trains: 5-7x the cost
+   of ``"top"`` per crop on a CPU), on musicnn's 96-band input (needs the ``musicnn`` package's
+   weights, as notebook 05 does).
 2. The OOM back-off: GPU memory is capped (``torch.cuda.set_per_process_memory_fraction``)
    and a batch too large for the cap is trained; the engine must halve the micro-batch,
    keep the effective batch and finish the epoch.
@@ -45,22 +48,26 @@ from muzo_lib.features.augment import AugmentConfig  # noqa: E402
 from muzo_lib.features.spectrogram import MelConfig  # noqa: E402
 from muzo_lib.models.devices import autocast_dtype, precision_name  # noqa: E402
 from muzo_lib.models.networks import CNNConfig, HybridConfig, build_model  # noqa: E402
+from muzo_lib.models.pretrained.finetune import MUSICNN_INPUT, PATCH_SECONDS, FinetuneConfig, MusicnnClassifier  # noqa: E402
 from muzo_lib.training import distributed  # noqa: E402
 from muzo_lib.training.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
 from muzo_lib.training.loop import TrackSet, TrainConfig, fit, predict_segments  # noqa: E402
 
 CLASSES = [f"genre{i}" for i in range(10)]
 MEL = MelConfig()
+#: The row of notebook 05's larger setting: musicnn fine-tuned whole (``-p finetune all``).
+FINETUNE_ALL = "musicnn-finetune all"
 
 
-def generated_tracks(n_tracks: int, seconds: float = 10.0, seed: int = 0) -> TrackSet:
-    """``n_tracks`` log-mels (dB, 128 mels) whose loud band gives the class."""
+def generated_tracks(n_tracks: int, seconds: float = 10.0, seed: int = 0, mel: MelConfig = MEL) -> TrackSet:
+    """``n_tracks`` log-mels (dB, ``mel.n_mels`` bands) whose loud band gives the class."""
     rng = np.random.default_rng(seed)
-    frames, logmels, labels = MEL.frames(seconds), [], []
+    frames, logmels, labels = mel.frames(seconds), [], []
+    band = mel.n_mels // len(CLASSES)
     for i in range(n_tracks):
         c = i % len(CLASSES)
-        x = rng.normal(-60, 4, (MEL.n_mels, frames)).astype(np.float32)
-        x[c * 12:c * 12 + 8] += 35
+        x = rng.normal(-60, 4, (mel.n_mels, frames)).astype(np.float32)
+        x[c * band:c * band + band * 2 // 3] += 35
         logmels.append(x.astype(np.float16))
         labels.append(c)
     return TrackSet(logmels, labels, [f"t{i}" for i in range(n_tracks)])
@@ -68,6 +75,8 @@ def generated_tracks(n_tracks: int, seconds: float = 10.0, seed: int = 0) -> Tra
 
 def make_model(architecture: str, seed: int = 0):
     torch.manual_seed(seed)
+    if architecture == FINETUNE_ALL:
+        return MusicnnClassifier(FinetuneConfig(n_classes=len(CLASSES), finetune="all")).load_pretrained()
     config = CNNConfig(n_classes=len(CLASSES)) if architecture == "cnn" else HybridConfig(n_classes=len(CLASSES))
     return build_model(config)
 
@@ -87,21 +96,35 @@ def peak_memory_gb(device: str) -> float | None:
     return torch.cuda.max_memory_allocated() / 1e9 if device.startswith("cuda") else None
 
 
-def time_epochs(architecture, device, precision, train, valid, batch_size, epochs) -> dict:
+def time_epochs(architecture, device, precision, train, valid, batch_size, epochs, mel: MelConfig = MEL,
+                **config) -> dict:
     """Train ``epochs`` epochs and time them (on CUDA after one warm-up epoch: kernels, cuDNN's choice)."""
     model = make_model(architecture)
     if device.startswith("cuda"):
-        fit(model, train, valid, CLASSES, MEL, train_config(device, batch_size, precision))
+        fit(model, train, valid, CLASSES, mel, train_config(device, batch_size, precision, **config))
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    result = fit(model, train, valid, CLASSES, MEL, train_config(device, batch_size, precision, epochs=epochs))
+    result = fit(model, train, valid, CLASSES, mel, train_config(device, batch_size, precision, epochs=epochs, **config))
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     seconds = (time.perf_counter() - start) / epochs
     return {"check": f"{architecture} {'fp32' if precision is False else 'AMP'}", "precision": result.precision,
             "batch": batch_size, "s/epoch": seconds, "crops/s": result.segments_per_second,
             "peak GB": peak_memory_gb(device), "val acc %": result.final_val_acc}
+
+
+def finetune_rows(device: str, tracks: int, batch_size: int, epochs: int) -> list[dict]:
+    """fp32 and AMP rows of :data:`FINETUNE_ALL` on 96-band musicnn log-mels, or one row saying why not."""
+    import importlib.util
+
+    if importlib.util.find_spec("musicnn") is None:
+        return [{"check": FINETUNE_ALL, "note": "skipped: the musicnn package (its weights) is not installed"}]
+    tracks = tracks if device.startswith("cuda") else 2      # the CPU fallback only shows the path runs: 8 crops
+    train = generated_tracks(tracks, mel=MUSICNN_INPUT)
+    valid = generated_tracks(n_valid(tracks, device), seed=1, mel=MUSICNN_INPUT)
+    return [time_epochs(FINETUNE_ALL, device, precision, train, valid, batch_size, epochs, mel=MUSICNN_INPUT,
+                        segment_seconds=PATCH_SECONDS) for precision in (False, True)]
 
 
 def oom_fraction(cap_gb: float) -> float:
@@ -214,6 +237,7 @@ def main(argv=None) -> int:
     for architecture in ("cnn", "hybrid"):
         for precision in (False, True):
             rows.append(time_epochs(architecture, device, precision, train, valid, batch, epochs))
+    rows += finetune_rows(device, tracks, batch, epochs)
     rows.append(oom_backoff(device, train, valid, args.oom_batch, oom_fraction(args.oom_cap_gb)) if gpu else
                 {"check": "OOM back-off", "note": "skipped: needs CUDA (simulated in tests/test_training.py)"})
     rows.append(checkpoint_round_trip(device, train, valid, batch))

@@ -17,7 +17,8 @@ def test_gpu_check_cpu_fallback_prints_every_row_of_its_table():
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     out = done.stdout
     assert "CPU fallback" in out and "Traceback" not in done.stderr
-    for row in ("cnn fp32", "cnn AMP", "hybrid fp32", "hybrid AMP", "OOM back-off", "predicted on cpu",
+    for row in ("cnn fp32", "cnn AMP", "hybrid fp32", "hybrid AMP", "musicnn-finetune all fp32", "musicnn-finetune all AMP",
+                "OOM back-off", "predicted on cpu",
                 "torchrun DDP, 1 process (gloo)"):
         assert row in out, row
     assert "world size 1" in out and "FAILED" not in out
