@@ -150,9 +150,11 @@ def compare_sharded_cache(data: Path, tracks: int, world_size: int, work: Path) 
         run_stage("scan", data, run_dir, 1, work)           # the manifest both builds read
     alone = run_stage("logmels", data, one, 1, work)
     threads = max(1, (os.cpu_count() or 1) // world_size)    # the ranks share the cores one process had
+    start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
                            f"--nproc-per-node={world_size}", str(STAGE_SCRIPT), "logmels", str(data), str(many)],
                           capture_output=True, text=True, env=child_env(OMP_NUM_THREADS=str(threads)), cwd=work)
+    torchrun_s = time.perf_counter() - start
     ranks = json_lines(done.stdout)
     if done.returncode != 0 or len(ranks) != world_size or "failed" in alone:
         raise SystemExit(f"sharded log-mel build failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
@@ -162,7 +164,8 @@ def compare_sharded_cache(data: Path, tracks: int, world_size: int, work: Path) 
     ranks_s = max(r["wall_s"] for r in ranks)
     result = {"tracks": tracks, "world_size": world_size, "one_process_s": alone["wall_s"], "ranks_s": ranks_s,
               "speedup": alone["wall_s"] / ranks_s, "identical": identical, "files": len(files_one),
-              "rank_peak_mb": [r["peak_mb"] for r in ranks], "one_process_peak_mb": alone["peak_mb"]}
+              "rank_peak_mb": [r["peak_mb"] for r in ranks], "one_process_peak_mb": alone["peak_mb"],
+              "one_process_process_s": alone["process_s"], "torchrun_process_s": round(torchrun_s, 2)}
     print(f"  {tracks} tracks, log-mel cache: 1 process {alone['wall_s']:.2f} s, {world_size} ranks {ranks_s:.2f} s "
           f"({result['speedup']:.2f}x); caches identical: {identical} ({len(files_one)} files)", flush=True)
     return result
