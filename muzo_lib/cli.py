@@ -286,11 +286,11 @@ def _train_here(args, output, data_dir, world) -> int:
 
     named = output if output is not None else Path(f"cv-{args.architecture}")
     run_dir = Path(args.run_dir).expanduser().resolve() if args.run_dir else default_train_run_dir(data_dir, named)
-    with main_process_first():                         # rank 0 scans and builds the log-mel cache, then the others
+    with main_process_first():                         # rank 0 scans and writes the manifest, then the others read it
         run = prepare_run(data_dir, run_dir, seed=args.seed)
-        if world.world_size > 1:
-            from muzo_lib.features.spectrogram import MelConfig
-            run.logmels(MelConfig(), progress=not args.quiet and world.is_main)
+    if world.world_size > 1:                           # every rank builds its share of the log-mel cache at once
+        from muzo_lib.features.spectrogram import MelConfig
+        run.logmels(MelConfig(), progress=not args.quiet and world.is_main)
     say = (lambda *a: None) if args.quiet or not world.is_main else (lambda *a: print(*a, file=sys.stderr))
     if run.dataset_changes:
         say(f"the dataset changed since {run_dir} was made ({run.dataset_changes}): manifest and split rebuilt")

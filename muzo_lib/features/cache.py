@@ -6,7 +6,8 @@ descriptors in :mod:`muzo_lib.features.handmade`, musicnn embeddings in
 (the cache's folder name) and by the audio file's identity (absolute path, size,
 modification time), so editing a file or a setting recomputes exactly what changed and
 nothing else; warm entries load in this process, missing ones are computed several at a
-time; a track that cannot be computed is reported, never raised; and a damaged entry
+time (and, under torchrun, shared out over the ranks: each computes its part, then reads
+the others'); a track that cannot be computed is reported, never raised; and a damaged entry
 (truncated, not the format) has one rule: it is deleted, recomputed and counted in
 :attr:`TrackCache.damaged`, with a one-line warning on the ``muzo`` logger.
 
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 
 from muzo_lib.features.spectrogram import LogMelSpectrogram, MelConfig
+from muzo_lib.io import ranks
 from muzo_lib.io.audio import AudioDecodeError, load_audio
 from muzo_lib.io.log import get_logger
 from muzo_lib.io.paths import atomic_write
@@ -53,6 +55,8 @@ class TrackCache:
     Attributes:
         folder: where the entries live.
         damaged: audio paths whose entry was damaged, deleted and recomputed (this object's uses).
+        computed: audio paths whose entry this object computed in ``build`` (this process's
+            share under torchrun), in the order given to :meth:`fill`.
     """
 
     suffix = ".npy"
@@ -65,6 +69,7 @@ class TrackCache:
     def __init__(self, cache_dir: str | os.PathLike, name: str):
         self.folder = Path(cache_dir) / name
         self.damaged: list[str] = []
+        self.computed: list[str] = []
 
     # ---------------------------------------------------------------- what a cache defines
 
@@ -135,6 +140,9 @@ class TrackCache:
         """Load or compute every path's value; warm entries load here (a pool would cost more
         than the reads), missing and damaged ones go to :meth:`fill`.
 
+        Under torchrun (a process group of several ranks) the missing entries are shared out:
+        see :meth:`fill_over_ranks`. Every rank must then call ``build`` with the same paths.
+
         Returns:
             ``(values, errors)``, both in the order of ``paths``: path -> value for the files
             that worked, and path -> one-line reason for those that could not be used.
@@ -151,13 +159,59 @@ class TrackCache:
                 missing.append(path)
             else:
                 values[path] = value
-        if missing:
-            for path, value, error in self.fill(missing, n_jobs, progress, desc or self.desc):
-                if error is None:
-                    values[path] = value
-                else:
-                    errors[path] = error
+        if ranks.current().world_size > 1:      # every rank, even with nothing missing: the others wait for it
+            self.fill_over_ranks(missing, values, errors, n_jobs, progress, desc or self.desc)
+        elif missing:
+            self._fill_into(missing, values, errors, n_jobs, progress, desc or self.desc)
         return ({p: values[p] for p in paths if p in values}, {p: errors[p] for p in paths if p in errors})
+
+    def _fill_into(self, paths: list[str], values: dict, errors: dict, n_jobs, progress, desc) -> None:
+        """:meth:`fill` ``paths`` in this process, its results sorted into ``values`` and ``errors``."""
+        self.computed.extend(paths)
+        for path, value, error in self.fill(paths, n_jobs, progress, desc):
+            if error is None:
+                values[path] = value
+            else:
+                errors[path] = error
+
+    def fill_over_ranks(self, missing: list[str], values: dict, errors: dict, n_jobs, progress, desc) -> None:
+        """Compute the entries any rank misses, each on one rank, and give every rank all of them.
+
+        Rank ``r`` of ``w`` computes every ``w``-th path of the sorted union of the ranks'
+        ``missing`` lists (in this process's threads or workers, as alone) and writes its
+        entries; the ranks then meet, exchanging their failures (so every rank reports the same
+        errors), and each reads the others' entries from the cache folder. N ranks thus build
+        a cold cache in about 1/N of the time, and all return the same values.
+
+        An entry another rank wrote but this rank cannot find (cache folders on node-local
+        disks) is computed here, with a warning: slower, still the same values.
+        """
+        info = ranks.current()
+        todo = sorted(set().union(*ranks.all_gather_objects(missing)))   # one order on every rank
+        mine = todo[info.rank::info.world_size]
+        self._fill_into(mine, values, errors, n_jobs, progress, desc)
+        failed: dict[str, str] = {}
+        # the meeting point: it returns once every rank has written its share (waits up to the group's timeout)
+        for part in ranks.all_gather_objects({p: errors[p] for p in mine if p in errors}):
+            failed.update(part)
+        errors.update(failed)
+        for path in todo:
+            if path in failed:
+                values.pop(path, None)
+            elif path not in values:
+                self._read_from_other_rank(path, values, errors, info.rank)
+
+    def _read_from_other_rank(self, path: str, values: dict, errors: dict, rank: int) -> None:
+        """The entry another rank computed, from the cache folder (computed here if it is not there)."""
+        value = self.cached(path)
+        if value is None:
+            log.warning("cache entry %s (another rank's) not found on rank %d: computed here", self.path_for(path), rank)
+            self.computed.append(path)
+            _, value, error = self.compute_one(path)
+            if error is not None:
+                errors[path] = error
+                return
+        values[path] = value
 
 
 class LogMelCache(TrackCache):

@@ -13,6 +13,10 @@ the same loop on its shard of the data; validation is sharded and gathered, so e
 rank sees the same metrics and takes the same early-stopping and LR decisions; only
 rank 0 (:attr:`DistInfo.is_main`) writes files and prints.
 
+:class:`DistInfo`, :func:`current`, :func:`barrier` and :func:`all_gather_objects` live in
+:mod:`muzo_lib.io.ranks` (the per-track caches of ``features`` need them too) and are
+importable from here as well.
+
 Example (2 processes on one machine, CPU or GPU)::
 
     torchrun --standalone --nproc-per-node 2 -m muzo_lib.cli train --data-dir my_music ...
@@ -22,44 +26,18 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
-from dataclasses import dataclass
 
 import torch
 from torch import distributed as dist
 
+from muzo_lib.io.ranks import DistInfo, all_gather_objects, barrier, current  # noqa: F401  (this module's API too)
+
 ENV_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
-
-
-@dataclass(frozen=True)
-class DistInfo:
-    """Where this process stands in a torchrun job (``rank 0 of 1`` when alone)."""
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    backend: str | None = None
-
-    @property
-    def active(self) -> bool:
-        """True inside an initialised process group (even a group of one)."""
-        return self.backend is not None
-
-    @property
-    def is_main(self) -> bool:
-        """True for the process that writes files and prints (rank 0)."""
-        return self.rank == 0
 
 
 def launched_by_torchrun() -> bool:
     """True when torchrun (or an equivalent launcher) set ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``."""
     return all(name in os.environ for name in ENV_VARS)
-
-
-def current() -> DistInfo:
-    """This process's :class:`DistInfo` without starting anything."""
-    if dist.is_available() and dist.is_initialized():
-        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)),
-                        dist.get_backend())
-    return DistInfo()
 
 
 def init_distributed(device: str | None = None, timeout_s: float = 1800.0) -> DistInfo:
@@ -69,7 +47,8 @@ def init_distributed(device: str | None = None, timeout_s: float = 1800.0) -> Di
         device: the training device asked for (``None``/``"auto"``/``"cuda"``/``"cpu"``): CUDA
             uses NCCL and binds this process to GPU ``LOCAL_RANK``; CPU uses gloo.
         timeout_s: how long a collective waits for the slowest rank, seconds (long enough
-            for rank 0 to build a feature cache while the others wait).
+            for rank 0 to scan a large dataset, or the slowest rank to finish its share of a
+            per-track cache, while the others wait).
 
     Returns:
         :class:`DistInfo`; ``rank 0 of 1`` and inactive outside torchrun.
@@ -98,16 +77,13 @@ def shutdown() -> None:
         dist.destroy_process_group()
 
 
-def barrier() -> None:
-    """Wait until every rank gets here (no-op alone)."""
-    if current().world_size > 1:
-        dist.barrier()
-
-
 @contextlib.contextmanager
 def main_process_first():
-    """Run the block on rank 0 first, then on the others: rank 0 builds what must be built
-    once (a scan, a log-mel cache), the others find it ready instead of racing it."""
+    """Run the block on rank 0 first, then on the others: rank 0 makes what must be made
+    once (a dataset scan and its manifest), the others find it ready instead of racing it.
+
+    Not for per-track caches: their ``build`` shards the work over every rank (and meets the
+    other ranks inside), so it must run on all ranks at once, outside this block."""
     info = current()
     if info.world_size > 1 and not info.is_main:
         dist.barrier()
@@ -125,12 +101,3 @@ def all_reduce_sum(values: list[float], device: torch.device | str = "cpu") -> l
     tensor = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(tensor)
     return tensor.tolist()
-
-
-def all_gather_objects(obj) -> list:
-    """``obj`` from every rank, in rank order (``[obj]`` alone). Small picklable values only."""
-    if current().world_size == 1:
-        return [obj]
-    out = [None] * dist.get_world_size()
-    dist.all_gather_object(out, obj)
-    return out
