@@ -87,3 +87,15 @@ def test_an_entry_another_rank_left_elsewhere_is_computed_here(tmp_path, monkeyp
     alone, _ = LogMelCache(tmp_path / "alone", MEL).build(paths, progress=False)
     assert list(values) == paths and not errors
     assert all(np.array_equal(values[p], alone[p]) for p in paths)
+
+
+def test_ranks_on_one_machine_share_its_cores(monkeypatch):
+    from muzo_lib.io import ranks
+
+    monkeypatch.setattr(ranks.os, "cpu_count", lambda: 8)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert ranks.cores_per_rank() == 8
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert ranks.cores_per_rank() == 4
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "16")
+    assert ranks.cores_per_rank() == 1

@@ -131,7 +131,7 @@ class TrackCache:
     def fill(self, paths: list[str], n_jobs: int | None, progress: bool, desc: str) -> Iterable[tuple]:
         """Compute the missing ``paths``: :meth:`compute_one` in threads (decoding, resampling and
         FFTs release the GIL). Yields :meth:`compute_one`'s tuples."""
-        with ThreadPoolExecutor(max_workers=n_jobs or min(self.workers, os.cpu_count() or 1)) as pool:
+        with ThreadPoolExecutor(max_workers=n_jobs or min(self.workers, ranks.cores_per_rank())) as pool:
             yield from progress_bar(pool.map(self.compute_one, paths), total=len(paths), desc=desc,
                                     disable=not progress)
 

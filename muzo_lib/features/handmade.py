@@ -41,6 +41,7 @@ import pandas as pd
 from muzo_lib.features.cache import TrackCache
 from muzo_lib.io.audio import AudioDecodeError, load_audio
 from muzo_lib.io.progress import progress_bar
+from muzo_lib.io.ranks import cores_per_rank
 
 #: The descriptors (before ``_mean``/``_var``) of the GTZAN table, in its column order.
 _GTZAN_STATS = ("chroma_stft", "rms", "spectral_centroid", "spectral_bandwidth", "rolloff",
@@ -401,7 +402,7 @@ class FeatureCache(TrackCache):
     def fill(self, paths: list[str], n_jobs: int | None, progress: bool, desc: str):
         from joblib import Parallel, delayed
 
-        workers = 1 if len(paths) < 2 else (n_jobs or -1)
+        workers = 1 if len(paths) < 2 else (n_jobs if n_jobs and n_jobs > 0 else cores_per_rank())
         backend = self.backend
         if backend == "auto":
             backend = "loky" if len(paths) >= PROCESSES_FROM else "threading"
@@ -422,7 +423,7 @@ def extract_dataset(paths, cache_dir: str | os.PathLike, extractor: AudioFeature
         paths: audio files.
         cache_dir: folder for the per-track cache (e.g. ``run.cache_dir``).
         extractor: default :class:`AudioFeatureExtractor()`.
-        n_jobs: workers (joblib); -1 = all cores, 1 = in this process.
+        n_jobs: workers (joblib); -1 = all cores (under torchrun, this rank's share of them), 1 = in this process.
         progress: show a progress bar.
         backend: joblib backend. ``"auto"`` (default): threads for fewer than
             :data:`PROCESSES_FROM` files to compute, processes (``"loky"``) from there on.

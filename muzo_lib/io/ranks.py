@@ -69,3 +69,11 @@ def all_gather_objects(obj) -> list:
     out = [None] * info.world_size
     process_group().all_gather_object(out, obj)
     return out
+
+
+def cores_per_rank() -> int:
+    """This process's share of the machine's cores: all of them alone, ``cores / LOCAL_WORLD_SIZE``
+    under torchrun (which sets it), so ranks that share a machine do not each start a worker
+    per core and fight over them."""
+    ranks_here = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))
+    return max(1, (os.cpu_count() or 1) // ranks_here)
