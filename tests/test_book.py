@@ -185,8 +185,25 @@ def test_the_published_book_opens_in_chromium_with_every_figure(browser):
     assert len(pages) == 10
     for page in pages:
         browser.get((PUBLISHED / page).as_uri())
-        images = browser.execute_script("return Array.from(document.images).map(i => i.complete && i.naturalWidth)")
+        images = _decoded_images(browser, expect_some=page != "index.html")
         assert all(images), (page, images)
         assert page == "index.html" or images, page                       # every notebook page has figures
     browser.get((PUBLISHED / "03_spectrogram_cnn.html").as_uri())
     browser.save_screenshot(str(artefact_path("published_book_03.png")))
+
+
+def _decoded_images(browser, expect_some: bool, seconds: float = 20.0) -> list:
+    """Each ``<img>``'s decoded width (0 or false: not decoded), once the page has loaded. On a
+    loaded 2-core machine the suite once read a notebook page's image list before the page was
+    parsed (an empty list), so this waits, boundedly, for a complete document (and, where
+    figures are expected, for at least one image) before reading it."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        state, images = browser.execute_script(
+            "return [document.readyState, Array.from(document.images).map(i => i.complete && i.naturalWidth)]")
+        settled = state == "complete" and (images or not expect_some) and all(images)
+        if settled or time.monotonic() > deadline:
+            return images
+        time.sleep(0.2)

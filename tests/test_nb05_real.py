@@ -31,6 +31,8 @@ def test_nb05_transfer_learning_on_real_clips(run_notebook, real_data_dir, real_
     assert "CNN from scratch" in text and "hand-made features + logistic regression" in text
     assert re.search(r"folds grouped by artist: [\d.]+% \[[\d.]+, [\d.]+\] on 61 tracks", text)
     assert re.search(r"-> \w+ [\d.]+", text)   # the saved model predicted a file
+    # section 6: the other checkpoint on the same folds, paired
+    assert re.search(r"MTT_musicnn minus MSD_musicnn: [+-][\d.]+ points \[[+-][\d.]+, [+-][\d.]+\] on 61 tracks", text)
     # section 7: frozen, fine-tuned and from scratch on the same test tracks, each difference paired
     for model in ("fine-tuned \\(top\\)", "from scratch: CNN"):
         assert re.search(model + r" minus frozen: embeddings \+ logistic regression: [+-][\d.]+ points "
