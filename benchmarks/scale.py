@@ -150,12 +150,16 @@ def compare_sharded_cache(data: Path, tracks: int, world_size: int, work: Path) 
         run_stage("scan", data, run_dir, 1, work)           # the manifest both builds read
     alone = run_stage("logmels", data, one, 1, work)
     threads = max(1, (os.cpu_count() or 1) // world_size)    # the ranks share the cores one process had
+    figures_dir = work / "runs" / f"ranks-{world_size}-{tracks}"
+    shutil.rmtree(figures_dir, ignore_errors=True)
+    figures_dir.mkdir(parents=True)
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                           f"--nproc-per-node={world_size}", str(STAGE_SCRIPT), "logmels", str(data), str(many)],
+                           f"--nproc-per-node={world_size}", str(STAGE_SCRIPT), "logmels", str(data), str(many),
+                           "--figures-dir", str(figures_dir)],
                           capture_output=True, text=True, env=child_env(OMP_NUM_THREADS=str(threads)), cwd=work)
     torchrun_s = time.perf_counter() - start
-    ranks = json_lines(done.stdout)
+    ranks = [json.loads(p.read_text()) for p in sorted(figures_dir.glob("rank*.json"))]
     if done.returncode != 0 or len(ranks) != world_size or "failed" in alone:
         raise SystemExit(f"sharded log-mel build failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
     files_one, files_many = cache_files(one), cache_files(many)
@@ -199,7 +203,14 @@ def measure(args) -> dict:
             results["sizes"].append({"tracks": n, "data_dir": str(data), "stages": stages})
         if args.world_size > 1:
             results["sharded_cache"].append(compare_sharded_cache(data, n, args.world_size, work))
+        if args.out:                      # after every size: a long run stopped later keeps what it measured
+            save_results(args.out, results)
     return results
+
+
+def save_results(path: Path, results: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
 
 
 def main(argv=None) -> int:
@@ -221,8 +232,7 @@ def main(argv=None) -> int:
     args.stages = [s for s in STAGES if s in args.stages]      # the pipeline's order, whatever the command's
     results = json.loads(args.from_json.read_text()) if args.from_json else measure(args)
     if args.out and not args.from_json:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2) + "\n")
+        save_results(args.out, results)
     print()
     print(scale_report.report(results, as_markdown=args.markdown))
     if args.plot and results["sizes"]:

@@ -178,6 +178,7 @@ def main(argv=None) -> int:
     parser.add_argument("data_dir")
     parser.add_argument("run_dir")
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--figures-dir", default=None, help="also write this rank's figures to <dir>/rank<r>.json")
     args = parser.parse_args(argv)
     from muzo_lib.training import distributed
 
@@ -186,7 +187,10 @@ def main(argv=None) -> int:
         figures = measure(args.stage, args.data_dir, args.run_dir, args.epochs)
     finally:
         distributed.shutdown()
-    print(json.dumps({**figures, "rank": world.rank, "world_size": world.world_size}), flush=True)
+    line = json.dumps({**figures, "rank": world.rank, "world_size": world.world_size})
+    if args.figures_dir:                    # ranks share one stdout under torchrun: their lines can interleave
+        Path(args.figures_dir, f"rank{world.rank}.json").write_text(line + "\n")
+    print(line, flush=True)
     return 0
 
 
