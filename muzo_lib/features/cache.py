@@ -128,10 +128,14 @@ class TrackCache:
         except self.failures as exc:
             return audio_path, None, self.reason(exc)
 
+    def threads(self, n_jobs: int | None) -> int:
+        """Threads of a :meth:`fill`: ``n_jobs`` when given, else :attr:`workers` within this rank's cores."""
+        return n_jobs or min(self.workers, ranks.cores_per_rank())
+
     def fill(self, paths: list[str], n_jobs: int | None, progress: bool, desc: str) -> Iterable[tuple]:
         """Compute the missing ``paths``: :meth:`compute_one` in threads (decoding, resampling and
         FFTs release the GIL). Yields :meth:`compute_one`'s tuples."""
-        with ThreadPoolExecutor(max_workers=n_jobs or min(self.workers, ranks.cores_per_rank())) as pool:
+        with ThreadPoolExecutor(max_workers=self.threads(n_jobs)) as pool:
             yield from progress_bar(pool.map(self.compute_one, paths), total=len(paths), desc=desc,
                                     disable=not progress)
 

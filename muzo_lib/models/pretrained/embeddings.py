@@ -30,7 +30,6 @@ from muzo_lib.features.cache import TrackCache
 from muzo_lib.features.spectrogram import LogMelSpectrogram, MelConfig
 from muzo_lib.io.audio import AudioDecodeError, load_audio
 from muzo_lib.io.progress import progress_bar
-from muzo_lib.io.ranks import cores_per_rank
 
 from .musicnn import HOP_LENGTH, N_FFT, N_MELS, PATCH_FRAMES, SAMPLE_RATE, VARIANTS, FoldedMusicnn, check_variant, load_musicnn
 
@@ -220,7 +219,7 @@ class EmbeddingCache(TrackCache):
             except self.failures as exc:
                 return path, None, self.reason(exc)
 
-        with ThreadPoolExecutor(max_workers=n_jobs or min(self.workers, cores_per_rank())) as pool:
+        with ThreadPoolExecutor(max_workers=self.threads(n_jobs)) as pool:
             bar = progress_bar(pool.map(decode, paths), total=len(paths), desc=desc, disable=not progress)
             for path, patches, error in bar:
                 yield path, (None if error else self.store(path, self.embedder.run(patches))), error
