@@ -15,17 +15,20 @@ Stages read what the previous ones left in RUN_DIR (the manifest, the caches, th
 the notebooks do: scan -> logmels -> features -> rf -> cnn -> hybrid -> musicnn -> ensemble.
 
 What each stage holds in memory at its peak (none holds decoded audio of more than the few
-tracks its threads or workers are decoding at that moment):
+tracks its threads or workers are decoding at that moment, nor every track's log-mels or embeddings):
 
 - ``scan``: the manifest (one row per file); each file is decoded once to check it, then freed.
-- ``logmels``: every track's log-mel, float16 (64 mels x 43 frames/s: ~5.5 kB per second of audio,
-  330 MB for 2,000 tracks of 30 s), because ``run.logmels`` returns them all.
+- ``logmels``: the cache is filled (``run.logmels``: ``LogMelCache.check``), a few tracks in flight;
+  no array is kept.
 - ``features``: the descriptor table (~90 floats per track).
 - ``rf``: the table and the forest (200 trees).
-- ``cnn`` / ``hybrid``: every log-mel (as above), read back from the cache, plus the network.
-- ``musicnn``: every track's per-patch embeddings (float32, ~7 kB per 3 s patch: 140 MB for
-  2,000 tracks of 30 s) and one track's patches in the network at a time.
-- ``ensemble``: the members (loaded from the run) and each split's probabilities.
+- ``cnn`` / ``hybrid``: the network, one batch of crops, and the log-mels read back from the cache
+  as they are used, the most recent up to ``muzo_lib.data.runs.LOGMEL_MEMORY_MB`` (256 MB; 64 mels
+  x 43 frames/s in float16 is ~5.5 kB per second of audio, so 1,600 tracks of 30 s fill it).
+- ``musicnn``: a few decoded tracks ahead of the network, then one track's per-patch embeddings at a
+  time, reduced to its vector (200 floats per track).
+- ``ensemble``: the members (loaded from the run), each split's probabilities, and the log-mels as
+  for the networks.
 """
 from __future__ import annotations
 
@@ -88,7 +91,7 @@ def logmels(data_dir: str, run_dir: str, epochs: int) -> dict:
     from muzo_lib.course.members import COURSE_MEL
 
     arrays = load_run(data_dir, run_dir).logmels(COURSE_MEL, progress=False)
-    return {"tracks": len(arrays), "held_mb": round(sum(a.nbytes for a in arrays.values()) / 2**20, 1)}
+    return {"tracks": len(arrays), "held_mb": round(arrays.held_bytes / 2**20, 1)}
 
 
 def features(data_dir: str, run_dir: str, epochs: int) -> dict:
@@ -107,12 +110,13 @@ def rf(data_dir: str, run_dir: str, epochs: int) -> dict:
 
 def _network(architecture: str, data_dir: str, run_dir: str, epochs: int) -> dict:
     from muzo_lib.course.members import COURSE_MEL, course_train_config, train_member
+    from muzo_lib.data.runs import LOGMEL_MEMORY_MB
 
     config = course_train_config(epochs=epochs, seed=SEED, progress=False, verbose=False)
     out = train_member(load_run(data_dir, run_dir), architecture, seed=SEED, train_config=config,
                        mel_config=COURSE_MEL, progress=False)
     return {"test_accuracy": test_accuracy(out), "epochs": out["epochs_trained"],
-            "s_per_epoch": round(out["seconds_per_epoch"], 2)}
+            "s_per_epoch": round(out["seconds_per_epoch"], 2), "logmel_memory_mb": LOGMEL_MEMORY_MB}
 
 
 def cnn(data_dir: str, run_dir: str, epochs: int) -> dict:

@@ -305,3 +305,65 @@ def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(path, model, MEL, CLASSES, 1.0)
     assert path.read_bytes() == before and list(tmp_path.glob(".*tmp")) == []
+
+
+class _Recording(dict):
+    """A dict that counts its look-ups (how many log-mels were read)."""
+
+    asked = 0
+
+    def __getitem__(self, key):
+        self.asked += 1
+        return super().__getitem__(key)
+
+
+def test_segments_are_scored_track_by_track_in_batches_that_span_tracks():
+    seed_everything(0)
+    model = SpectrogramCNN(CNNConfig(n_classes=3, **SMALL)).eval()
+    tracks = toy_tracks(n_per_class=2)
+    frames = 40
+    # the reference: every segment alone (BatchNorm in eval: a segment's output does not depend on its batch)
+    segments = [(i, s) for i, m in enumerate(tracks.logmels) for s in track_segments(np.asarray(m, np.float32), frames)]
+    with torch.no_grad():
+        alone = np.concatenate([torch.softmax(model(torch.from_numpy(s[None])), -1).numpy() for _, s in segments])
+    for given in (tracks, list(tracks.logmels), (m for m in tracks.logmels)):          # a generator too
+        probs, owner = training.predict_segments(model, given, frames, "cpu", batch_size=7, precision=False,
+                                                 channels_last=False)
+        np.testing.assert_allclose(probs, alone, atol=1e-5)
+        assert list(owner) == [i for i, _ in segments]
+    sizes = []
+    oom = _OOMAbove(model, limit=3)
+    oom.forward = lambda x, inner=oom.forward: sizes.append(len(x)) or inner(x)
+    probs, _ = training.predict_segments(oom, tracks, frames, "cpu", batch_size=8, precision=False, channels_last=False)
+    np.testing.assert_allclose(probs, alone, atol=1e-5)
+    assert sizes[:3] == [8, 4, 2] and set(sizes[3:]) <= {1, 2}                        # out of memory: halved, kept
+
+
+def test_a_split_from_a_mapping_reads_its_log_mels_only_when_used(tmp_path):
+    from muzo_lib.data.runs import prepare_run
+
+    run = prepare_run(tiny_dataset(tmp_path / "data", per_genre=4), tmp_path / "run")
+    logmels = _Recording({t: np.zeros((32, 100), np.float16) for t in run.tracks.track_id[1:]})  # one track missing
+    train = TrackSet.from_run(run, logmels, "train")
+    assert logmels.asked == 0 and run.tracks.track_id[0] not in train.names
+    assert len(train) == len(train.names) == len(train.labels) and len(train) >= 1
+    train.logmels[0]
+    assert logmels.asked == 1
+
+
+def test_training_from_the_cache_read_as_used_matches_training_from_memory(tmp_path):
+    from muzo_lib.data.runs import prepare_run
+
+    run = prepare_run(tiny_dataset(tmp_path / "data", per_genre=4, seconds=3.0), tmp_path / "run")
+    mel = MelConfig(n_mels=32)
+    streamed = run.logmels(mel, progress=False, memory_mb=0)              # every use reads the file
+    in_memory = {t: streamed[t] for t in streamed}
+    results = []
+    for logmels in (in_memory, streamed):
+        seed_everything(0)
+        sets = [TrackSet.from_run(run, logmels, split) for split in ("train", "valid")]
+        model = SpectrogramCNN(CNNConfig(n_classes=len(run.classes), **SMALL))
+        results.append(fit(model, *sets, run.classes, mel, quick(epochs=2)).history)
+    assert streamed.held_bytes == 0 and streamed.reads > len(streamed)
+    assert {k: v for k, v in results[0].items() if k != "epoch_time"} == \
+        {k: v for k, v in results[1].items() if k != "epoch_time"}

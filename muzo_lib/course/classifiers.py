@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from muzo_lib.features.cache import MappedEntries
 from muzo_lib.features.spectrogram import MelConfig
 from muzo_lib.io.audio import AudioDecodeError
 from muzo_lib.io.log import get_logger
@@ -165,7 +166,7 @@ class CNNMusicClassifier:
             logmels = run.logmels(self.mel_config, progress=self.verbose)
             if self.duration is not None:
                 frames = self.mel_config.frames(self.duration)
-                logmels = {t: x[:, :frames] for t, x in logmels.items()}
+                logmels = MappedEntries(logmels, lambda x: x[:, :frames])   # cut as read: never all at once
             config = TrainConfig(epochs=num_epochs, learning_rate=learning_rate, batch_size=self.batch_size,
                                  early_stopping_patience=early_stopping_patience, segment_seconds=self.segment_seconds,
                                  device=str(self.device), seed=self.random_state, progress=self.verbose,

@@ -251,7 +251,7 @@ class TrainedNetwork:
 
 def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: MelConfig | None = None,
                  train_config: TrainConfig | None = None, model_options: dict | None = None,
-                 logmels: dict | None = None, seed: int = 0, save: bool = True,
+                 logmels: Mapping | None = None, seed: int = 0, save: bool = True,
                  checkpoint_path: str | os.PathLike | None = None, extra: dict | None = None,
                  resume: bool | str = False, levels: str = "genre", subgenre_weight: float | None = None,
                  tensorboard: bool = True) -> TrainedNetwork:
@@ -342,7 +342,7 @@ def train_on_run(run, name: str = "cnn", architecture: str = "cnn", mel_config: 
 
 
 def reuse_course_network(run, architecture: str, mel_config: MelConfig | None = None,
-                         train_config: TrainConfig | None = None, seed: int = 0, logmels: dict | None = None
+                         train_config: TrainConfig | None = None, seed: int = 0, logmels: Mapping | None = None
                          ) -> TrainedNetwork | None:
     """The run's genre-only course network (03's CNN, 04's hybrid), scored on the test split,
     when it was trained on this run with exactly these settings; ``None`` otherwise.
@@ -403,7 +403,7 @@ def _two_level(run, tracks: dict, logmels: dict, levels: str, subgenre_weight: f
                          "(this one has none; train with levels='genre')")
     for split, track_set in tracks.items():
         part = run.subset(split)
-        part = part[part.track_id.isin(logmels)]
+        part = part[[t in logmels for t in part.track_id]]
         track_set.labels = tree.encode(part.genre, part.subgenre)
     weight = SUBGENRE_WEIGHT if subgenre_weight is None else subgenre_weight
     return TwoLevelLoss(tree, weight), tree.output_names
@@ -582,7 +582,7 @@ def network_summary(metrics_by_name: dict[str, dict]) -> pd.DataFrame:
 def cross_validate(run, architecture: str, k: int = 5, seed: int = 0, group_by: str = "auto",
                    train_config: TrainConfig | None = None, mel_config: MelConfig | None = None,
                    model_options: dict | None = None, rf_params: dict | None = None, progress: bool = True,
-                   log=None, folds=None, logmels: dict | None = None, extractor=None) -> CVResult:
+                   log=None, folds=None, logmels: Mapping | None = None, extractor=None) -> CVResult:
     """Grouped k-fold cross-validation of one model kind over all of a run's tracks.
 
     Each fold is predicted by a model trained on the other folds (networks keep a
@@ -645,7 +645,7 @@ def cross_validate(run, architecture: str, k: int = 5, seed: int = 0, group_by: 
 
 
 def network_folds(run, seed: int, architecture: str = "cnn", train_config=None, mel_config=None,
-                  model_options: dict | None = None, progress: bool = True, logmels: dict | None = None, **_):
+                  model_options: dict | None = None, progress: bool = True, logmels: Mapping | None = None, **_):
     """The ``cnn`` and ``hybrid`` kinds' cross-validation: the run's log-mels once, then per
     fold a network trained on the fold's train tracks less a genre-stratified 15%
     (:func:`_validation_part`) that chooses its epoch."""

@@ -152,7 +152,9 @@ class NetworkPredictor(GenrePredictor):
         missing = [t for t in track_ids if t not in logmels]
         if missing:
             raise ValueError(f"{len(missing)} tracks have no log-mel (undecodable): {missing[:3]}")
-        return self.predict_logmels([logmels[t] for t in track_ids])
+        from muzo_lib.features.cache import KeyedSequence
+
+        return self.predict_logmels(KeyedSequence(logmels, track_ids))   # read one track at a time
 
     def attention(self, logmel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Hybrid networks only: attention weights over time for each segment of ``logmel``.

@@ -34,6 +34,7 @@ import math
 import os
 import random
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -46,6 +47,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from muzo_lib.evaluation.metrics import classification_metrics, track_probabilities
 from muzo_lib.features.augment import AugmentConfig, augment_batch, stretch_and_shift
+from muzo_lib.features.cache import KeyedSequence
 from muzo_lib.features.numpy_frontend import pad_frames, track_segments  # torch-free: shared with the onnxruntime predictor
 from muzo_lib.features.spectrogram import LogMelSpectrogram, MelConfig
 from muzo_lib.io.audio import fix_length, load_audio
@@ -172,12 +174,14 @@ class TrackSet:
         return len(self.labels)
 
     @classmethod
-    def from_run(cls, run, logmels: dict, split: str) -> "TrackSet":
+    def from_run(cls, run, logmels: Mapping, split: str) -> "TrackSet":
         """The tracks of one split of a :class:`~muzo_lib.data.runs.RunData`, with the
-        ``{track_id: log-mel}`` dict that ``run.logmels(config)`` returns."""
+        ``track_id -> log-mel`` mapping that ``run.logmels(config)`` returns (or a dict).
+        The log-mels are looked up as they are used (:class:`~muzo_lib.features.cache.KeyedSequence`),
+        so a split read from the cache is never held whole."""
         part = run.subset(split)
-        part = part[part.track_id.isin(logmels)]
-        return cls(logmels=[logmels[t] for t in part.track_id], labels=part.genre.map(run.classes.index).to_numpy(),
+        part = part[[t in logmels for t in part.track_id]]
+        return cls(logmels=KeyedSequence(logmels, part.track_id), labels=part.genre.map(run.classes.index).to_numpy(),
                    names=list(part.track_id), paths=list(part.path))
 
 
@@ -286,13 +290,16 @@ class WaveformCropDataset(Dataset):
 # ---------------------------------------------------------------- evaluation
 
 @torch.inference_mode()
-def predict_segments(model: nn.Module, tracks: TrackSet | list, frames: int, device=None,
+def predict_segments(model: nn.Module, tracks: TrackSet | Iterable, frames: int, device=None,
                      batch_size: int = 64, precision: str | bool = "auto",
                      channels_last: str | bool = "auto", probabilities=None) -> tuple[np.ndarray, np.ndarray]:
     """Class probabilities of every segment of every track.
 
+    The tracks are read one at a time and their segments scored in batches of ``batch_size``
+    (a batch may span tracks), so memory holds one batch and one track, not the dataset.
+
     Args:
-        tracks: a :class:`TrackSet` or a list of log-mels ``(n_mels, frames)``.
+        tracks: a :class:`TrackSet` or log-mels ``(n_mels, frames)`` (a list, a lazy sequence, a generator).
         frames: segment length, frames.
         channels_last: the model's memory format from now on (``"auto"``: see
             :func:`~muzo_lib.models.devices.use_channels_last`).
@@ -302,18 +309,23 @@ def predict_segments(model: nn.Module, tracks: TrackSet | list, frames: int, dev
     Returns:
         ``(segment_probs (n_segments, n_classes), segment_track (n_segments,))``.
     """
-    logmels = tracks.logmels if isinstance(tracks, TrackSet) else list(tracks)
+    logmels = tracks.logmels if isinstance(tracks, TrackSet) else tracks
     device = resolve_device(device) if device is None or isinstance(device, str) else device
     dtype = autocast_dtype(device, precision)
     with torch.inference_mode(False):      # a moved or reformatted weight must stay trainable afterwards
         _prepare(model, device, use_channels_last(device, dtype, channels_last))
     model.eval()
-    segments = [track_segments(np.asarray(m), frames) for m in logmels]
-    owner = np.concatenate([np.full(len(s), i) for i, s in enumerate(segments)]) if segments else np.zeros(0, int)
-    stacked = np.concatenate(segments) if segments else np.zeros((0, 1, frames), np.float32)
-    probs, s = [], 0
-    while s < len(stacked):
-        x = torch.from_numpy(np.asarray(stacked[s:s + batch_size], dtype=np.float32)).to(device)
+    stream = ((i, segment) for i, m in enumerate(logmels) for segment in track_segments(np.asarray(m), frames))
+    probs, owner, pending, more = [], [], [], True
+    while True:
+        while more and len(pending) < batch_size:
+            item = next(stream, None)
+            more = item is not None
+            pending += [item] if more else []
+        if not pending:
+            break
+        batch = pending[:batch_size]
+        x = torch.from_numpy(np.stack([np.asarray(s, dtype=np.float32) for _, s in batch])).to(device)
         try:
             with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
                 logits = model(x).float()
@@ -323,9 +335,10 @@ def predict_segments(model: nn.Module, tracks: TrackSet | list, frames: int, dev
                 raise
             batch_size //= 2                                 # out of GPU memory: smaller batches, same result
             continue
-        s += len(x)
+        owner += [i for i, _ in batch]
+        del pending[:len(batch)]
     n_classes = model.config.n_classes
-    return (np.concatenate(probs) if probs else np.zeros((0, n_classes))), owner
+    return (np.concatenate(probs) if probs else np.zeros((0, n_classes))), np.asarray(owner, dtype=int)
 
 
 @torch.no_grad()
@@ -403,7 +416,7 @@ def evaluate(model: nn.Module, tracks: TrackSet, classes: list[str], frames: int
     probabilities = objective and objective.probabilities
     if shard is not None and shard.world_size > 1:
         mine = np.arange(shard.rank, len(tracks), shard.world_size)
-        seg_probs, owner = predict_segments(model, [tracks.logmels[i] for i in mine], frames, device, batch_size,
+        seg_probs, owner = predict_segments(model, (tracks.logmels[i] for i in mine), frames, device, batch_size,
                                             precision, channels_last, probabilities=probabilities)
         parts = all_gather_objects((seg_probs, mine[owner]))
         seg_probs, owner = np.concatenate([p for p, _ in parts]), np.concatenate([o for _, o in parts])

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from muzo_lib.features.cache import TrackCache
+from muzo_lib.features.cache import CachedEntries, TrackCache, bounded_map
 from muzo_lib.features.spectrogram import LogMelSpectrogram, MelConfig
 from muzo_lib.io.audio import AudioDecodeError, load_audio
 from muzo_lib.io.progress import progress_bar
@@ -219,19 +219,24 @@ class EmbeddingCache(TrackCache):
             except self.failures as exc:
                 return path, None, self.reason(exc)
 
-        with ThreadPoolExecutor(max_workers=self.threads(n_jobs)) as pool:
-            bar = progress_bar(pool.map(decode, paths), total=len(paths), desc=desc, disable=not progress)
+        threads = self.threads(n_jobs)
+        with ThreadPoolExecutor(max_workers=threads) as pool:    # decoding stays a few tracks ahead of the network
+            bar = progress_bar(bounded_map(pool, decode, paths, 2 * threads), total=len(paths), desc=desc,
+                               disable=not progress)
             for path, patches, error in bar:
                 yield path, (None if error else self.store(path, self.embedder.run(patches))), error
 
 
-def run_embeddings(run, config: EmbeddingConfig | None = None, progress: bool = True) -> dict[str, dict]:
+def run_embeddings(run, config: EmbeddingConfig | None = None, progress: bool = True) -> CachedEntries:
     """track_id -> per-patch musicnn outputs for every usable track of a run (cached in ``run.cache_dir``).
+
+    The cache is filled first; each track's outputs are then read from it when asked for
+    (:class:`~muzo_lib.features.cache.CachedEntries`, none kept in memory), so reducing them
+    track by track (:func:`track_features`) holds one track's patches at a time.
 
     Tracks that fail to decode are dropped and reported (:meth:`muzo_lib.data.runs.RunData.drop_tracks`),
     as :meth:`muzo_lib.data.runs.RunData.logmels` does.
     """
     cache = EmbeddingCache(run.cache_dir, config)
-    outputs, errors = cache.build(run.tracks.path, progress=progress)
-    run.drop_tracks(errors, "musicnn embeddings")
-    return {t: outputs[p] for t, p in zip(run.tracks.track_id, run.tracks.path)}
+    run.drop_tracks(cache.check(run.tracks.path, progress=progress), "musicnn embeddings")
+    return cache.entries(dict(zip(run.tracks.track_id, run.tracks.path)))
