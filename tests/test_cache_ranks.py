@@ -37,14 +37,15 @@ def _one_process(paths, folder):
         torch.set_num_threads(threads)
 
 
-def test_two_ranks_share_the_missing_entries_and_both_return_the_one_process_result(tmp_path):
+@pytest.mark.parametrize("keep", [True, False], ids=["build", "check"])
+def test_two_ranks_share_the_missing_entries_and_both_return_the_one_process_result(tmp_path, keep):
     paths = _tracks(tmp_path / "audio")
     bad = paths[-1]
     warm = paths[:3]
     _one_process(warm, tmp_path / "cache")         # three entries already there: only the other six are missing
     out = tmp_path / "out"
     out.mkdir()
-    mp.spawn(build_on_rank, args=(2, _free_port(), paths, str(tmp_path / "cache"), str(out)), nprocs=2, join=True)
+    mp.spawn(build_on_rank, args=(2, _free_port(), paths, str(tmp_path / "cache"), str(out), keep), nprocs=2, join=True)
     got = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
     arrays = [np.load(out / f"rank{r}.npz") for r in (0, 1)]
     expected, expected_errors = _one_process(paths, tmp_path / "alone")
@@ -54,6 +55,9 @@ def test_two_ranks_share_the_missing_entries_and_both_return_the_one_process_res
     assert sorted(got[0]["computed"] + got[1]["computed"]) == missing        # each missing one on one rank
     for g, a in zip(got, arrays):
         assert g["values"] == list(expected) == paths[:-1]
+        assert g["markers"] == [not keep] * len(g["values"])                # check(): no array held
+        if not keep:                                                         # ... and every entry is on disk
+            a = {str(i): LogMelCache(tmp_path / "cache", MEL).load(p) for i, p in enumerate(g["values"])}
         for i, path in enumerate(g["values"]):
             np.testing.assert_array_equal(a[str(i)], expected[path])
         assert g["errors"] == expected_errors and list(expected_errors) == [bad]
@@ -87,6 +91,11 @@ def test_an_entry_another_rank_left_elsewhere_is_computed_here(tmp_path, monkeyp
     alone, _ = LogMelCache(tmp_path / "alone", MEL).build(paths, progress=False)
     assert list(values) == paths and not errors
     assert all(np.array_equal(values[p], alone[p]) for p in paths)
+    for entry in cache.folder.iterdir():                                   # and the same when only checking
+        entry.unlink()
+    checking = LogMelCache(tmp_path / "cache", MEL)
+    assert checking.check(paths, progress=False) == {} and checking.computed == paths[1::2] + paths[0::2]
+    assert all(checking.path_for(p).is_file() for p in paths)
 
 
 def test_ranks_on_one_machine_share_its_cores(monkeypatch):

@@ -30,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
 import random
@@ -315,16 +316,10 @@ def predict_segments(model: nn.Module, tracks: TrackSet | Iterable, frames: int,
     with torch.inference_mode(False):      # a moved or reformatted weight must stay trainable afterwards
         _prepare(model, device, use_channels_last(device, dtype, channels_last))
     model.eval()
-    stream = ((i, segment) for i, m in enumerate(logmels) for segment in track_segments(np.asarray(m), frames))
-    probs, owner, pending, more = [], [], [], True
-    while True:
-        while more and len(pending) < batch_size:
-            item = next(stream, None)
-            more = item is not None
-            pending += [item] if more else []
-        if not pending:
-            break
-        batch = pending[:batch_size]
+    segments = ((i, segment) for i, m in enumerate(logmels) for segment in track_segments(np.asarray(m), frames))
+    probs, owner = [], []
+    batch = list(itertools.islice(segments, batch_size))
+    while batch:
         x = torch.from_numpy(np.stack([np.asarray(s, dtype=np.float32) for _, s in batch])).to(device)
         try:
             with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
@@ -334,9 +329,11 @@ def predict_segments(model: nn.Module, tracks: TrackSet | Iterable, frames: int,
             if batch_size == 1:
                 raise
             batch_size //= 2                                 # out of GPU memory: smaller batches, same result
+            segments = itertools.chain(batch[batch_size:], segments)
+            batch = batch[:batch_size]
             continue
         owner += [i for i, _ in batch]
-        del pending[:len(batch)]
+        batch = list(itertools.islice(segments, batch_size))
     n_classes = model.config.n_classes
     return (np.concatenate(probs) if probs else np.zeros((0, n_classes))), np.asarray(owner, dtype=int)
 
