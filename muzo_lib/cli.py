@@ -480,7 +480,8 @@ def _add_data(commands) -> None:
                       + "); must be missing or empty")
     data.add_argument("--from", dest="archive", default=None, metavar="ARCHIVE",
                       help="use this archive file instead of downloading (verified the same way; never modified)")
-    data.add_argument("--url", default=None, help="download from this address instead of the publisher's")
+    data.add_argument("--url", "--mirror", dest="url", default=None, metavar="URL",
+                      help="download from this address (a mirror) instead of the publisher's")
     data.add_argument("--checksum", default=None, metavar="ALGO:HEX",
                       help="expect this checksum instead of the published one (a mirror's), e.g. sha1:0123...")
     data.add_argument("--allow-unknown-checksum", action="store_true",

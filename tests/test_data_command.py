@@ -43,7 +43,7 @@ def test_fma_metadata_then_fma_small_from_a_server(tmp_path, capsys, archives):
         assert code == 0 and "9 tracks and 11 genres described" in out
         assert (meta / "tracks.csv").is_file() and (meta / "genres.csv").is_file() and not (meta / "fma_metadata").exists()
         code, out, _ = _run(capsys, "fma-small", "--dest", str(small), "--metadata", str(meta),
-                            "--url", server.url("/fma/fma_small.zip"), "--checksum", digest(archives["small"]))
+                            "--mirror", server.url("/fma/fma_small.zip"), "--checksum", digest(archives["small"]))
     assert code == 0, out
     assert ("/fma/fma_small.zip", "bytes=40000-") in server.requests           # the dropped download resumed
     assert (tmp_path / "downloads" / "fma_small.zip").is_file()               # the archive is kept

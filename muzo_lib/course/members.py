@@ -403,7 +403,7 @@ def _two_level(run, tracks: dict, logmels: dict, levels: str, subgenre_weight: f
                          "(this one has none; train with levels='genre')")
     for split, track_set in tracks.items():
         part = run.subset(split)
-        part = part[[t in logmels for t in part.track_id]]
+        part = part[part.track_id.isin(list(logmels))]
         track_set.labels = tree.encode(part.genre, part.subgenre)
     weight = SUBGENRE_WEIGHT if subgenre_weight is None else subgenre_weight
     return TwoLevelLoss(tree, weight), tree.output_names

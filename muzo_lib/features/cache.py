@@ -282,8 +282,10 @@ class CachedEntries(Mapping):
     that fits (the course's 240 tracks: 26 MB of log-mels) is read from disk once, and one
     that does not (FMA-medium: 25,000 x 160 kB) costs one file read per entry asked for.
 
-    A missing or damaged entry (deleted since it was checked) is computed again on access;
-    a track that cannot be computed raises what :meth:`TrackCache.compute` raises.
+    Each entry's file is named when the mapping is made (one ``stat`` of each audio file), so
+    reading it needs the cache file alone: an audio file moved or deleted afterwards does not
+    stop a training. An entry missing or damaged since is computed again from its audio
+    file on access; a track that cannot be computed raises what :meth:`TrackCache.compute` raises.
 
     Args:
         cache: the :class:`TrackCache` the entries live in.
@@ -300,6 +302,7 @@ class CachedEntries(Mapping):
         if memory_mb < 0:
             raise ValueError(f"memory_mb must be >= 0, got {memory_mb}")
         self.cache, self.paths, self.budget = cache, dict(paths), int(memory_mb * 2**20)
+        self.targets = {key: cache.path_for(path) for key, path in self.paths.items()}
         self._recent: OrderedDict = OrderedDict()
         self.held_bytes = 0
         #: entries read from disk (misses of the in-memory part), for benchmarks and tests
@@ -310,7 +313,10 @@ class CachedEntries(Mapping):
         if key in self._recent:
             self._recent.move_to_end(key)
             return self._recent[key]
-        value = self.cache.load(path)
+        try:
+            value = self.cache.read(self.targets[key])
+        except (FileNotFoundError, *DAMAGE):
+            value = self.cache.load(path)                 # deleted or damaged since: computed again
         self.reads += 1
         size = entry_bytes(value)
         if size <= self.budget:

@@ -181,7 +181,7 @@ class TrackSet:
         The log-mels are looked up as they are used (:class:`~muzo_lib.features.cache.KeyedSequence`),
         so a split read from the cache is never held whole."""
         part = run.subset(split)
-        part = part[[t in logmels for t in part.track_id]]
+        part = part[part.track_id.isin(list(logmels))]
         return cls(logmels=KeyedSequence(logmels, part.track_id), labels=part.genre.map(run.classes.index).to_numpy(),
                    names=list(part.track_id), paths=list(part.path))
 
