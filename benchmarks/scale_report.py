@@ -11,6 +11,10 @@ MEASURES = (("wall time, s (the stage's work, after its imports)", "wall_s", "{:
             ("wall time per track, ms", "per_track_ms", "{:.1f}"))
 
 
+#: the peak memory every stage must stay under, at any dataset size (issue 20), MB
+TARGET_MB = 4096
+
+
 def growth_exponent(n1: float, t1: float, n2: float, t2: float) -> float | None:
     """``k`` in ``t ~ n**k`` between two sizes: 1 is linear, 0 constant (None where undefined)."""
     if min(n1, n2, t1, t2) <= 0 or n1 == n2:
@@ -130,6 +134,9 @@ def plot(results: dict, path) -> None:
         n = [p[0] for p in points]
         left.plot(n, [max(p[1]["wall_s"], 1e-3) for p in points], marker="o", label=stage)
         right.plot(n, [p[1]["peak_mb"] for p in points], marker="o", label=stage)
+    right.axhline(TARGET_MB, color="black", linestyle="--", linewidth=1)
+    right.annotate(f"target: under {TARGET_MB / 1024:g} GB at any size", (sizes[0]["tracks"], TARGET_MB),
+                   textcoords="offset points", xytext=(2, -12), fontsize=8)
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     for axis, label in ((left, "wall time of the stage, s"), (right, "peak RSS of the stage's process, MB")):

@@ -71,3 +71,15 @@ def test_the_markdown_tables_come_from_the_json():
 def test_the_plot_is_written(tmp_path):
     scale_report.plot(_results(), tmp_path / "scale.png")
     assert (tmp_path / "scale.png").stat().st_size > 1000
+
+
+def test_the_published_scale_page_shows_its_json_unchanged():
+    """docs/scale.md's tables are the script's --markdown output of docs/scale_results.json: no
+    number on the page was typed by hand or left from an earlier run."""
+    import json
+
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    results = json.loads((docs / "scale_results.json").read_text())
+    page = (docs / "scale.md").read_text()
+    for block in scale_report.report(results, as_markdown=True).split("\n\n"):
+        assert block in page, f"docs/scale.md lacks, unchanged: {block[:80]}"
