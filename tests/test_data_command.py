@@ -10,6 +10,8 @@ from muzo_lib.data import acquire
 from muzo_lib.data.datasets import scan_dataset, skipped_report, usable_tracks
 from muzo_lib.data.runs import prepare_run
 from muzo_lib.data.splits import make_split
+from muzo_lib.models.hierarchy import ClassTree
+from muzo_lib.training.checkpoints import load_checkpoint
 from tests.data_sources import (
     EXPECTED,
     digest,
@@ -70,6 +72,11 @@ def test_fma_metadata_then_fma_small_from_a_server(tmp_path, capsys, archives):
     assert again.tracks.sort_values("track_id").split.tolist() == run.tracks.sort_values("track_id").split.tolist()
     assert dict(zip(split.track_id.str[-6:].astype(int), split.split)) == {
         2: "train", 3: "train", 5: "valid", 10: "test", 11: "train", 12: "test", 20: "train"}   # FMA's own split
+    model = tmp_path / "fma.pt"                                                # and muzo train --levels trains on it
+    assert main(["train", "--data-dir", str(small), "--architecture", "cnn", "--levels", "both", "--output", str(model),
+                 "--epochs", "1", "--segment-seconds", "1", "--run-dir", str(tmp_path / "train-run"), "--quiet"]) == 0
+    tree = ClassTree.from_dict(load_checkpoint(model).extra["class_tree"])
+    assert set(tree.subgenres) == set(EXPECTED.values()) and set(tree.genres) == {g.split("/")[0] for g in EXPECTED.values()}
 
 
 def test_gtzan_from_an_archive_is_verified_and_laid_out_as_the_library_expects(tmp_path, capsys, archives):
