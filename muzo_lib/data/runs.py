@@ -19,7 +19,7 @@ import pandas as pd
 
 from muzo_lib.data.datasets import dataset_listing, manifest_from_files, scan_dataset, skipped_report
 from muzo_lib.data.splits import SplitInfo, make_split
-from muzo_lib.features.cache import CachedEntries, LogMelCache
+from muzo_lib.features.cache import CachedEntries, LogMelCache, TrackCache
 from muzo_lib.features.spectrogram import MelConfig
 from muzo_lib.io.log import get_logger
 from muzo_lib.io.paths import atomic_write_json, atomic_write_text, project_path
@@ -70,8 +70,14 @@ class RunData:
         Tracks that fail to decode here (rare: the scan already decoded them) are dropped
         and reported (:meth:`drop_tracks`), never silently lost.
         """
-        cache = LogMelCache(self.cache_dir, config)
-        self.drop_tracks(cache.check(self.tracks.path, n_jobs=n_jobs, progress=progress), "log-mels")
+        return self.cached_entries(LogMelCache(self.cache_dir, config), "log-mels", n_jobs, progress, memory_mb)
+
+    def cached_entries(self, cache: TrackCache, step: str, n_jobs: int | None = None, progress: bool = True,
+                       memory_mb: float = 0) -> CachedEntries:
+        """track_id -> ``cache``'s entry for every usable track: the cache filled without holding
+        its values (:meth:`~muzo_lib.features.cache.TrackCache.check`), the tracks it could not
+        compute dropped and reported as ``step`` (:meth:`drop_tracks`), the entries read as used."""
+        self.drop_tracks(cache.check(self.tracks.path, n_jobs=n_jobs, progress=progress), step)
         return cache.entries(dict(zip(self.tracks.track_id, self.tracks.path)), memory_mb)
 
     def drop_tracks(self, errors: dict[str, str], step: str) -> list[str]:

@@ -47,8 +47,8 @@ def bounded_map(pool: Executor, fn: Callable, items: Iterable, ahead: int) -> It
     """``pool.map(fn, items)`` with at most ``ahead`` calls submitted and not yet consumed.
 
     ``Executor.map`` submits every item at once, so when the consumer is slower than the
-    workers (a network embedding what threads decode) every result waits in memory: for
-    musicnn that was 1.1 MB per track. Here the workers stay at most ``ahead`` items in front.
+    workers every result waits in memory (musicnn's decoded patches once did: 1.1 MB per
+    track). Here the workers stay at most ``ahead`` items in front.
     """
     pending: deque = deque()
     for item in items:

@@ -249,6 +249,4 @@ def run_embeddings(run, config: EmbeddingConfig | None = None, progress: bool = 
     Tracks that fail to decode are dropped and reported (:meth:`muzo_lib.data.runs.RunData.drop_tracks`),
     as :meth:`muzo_lib.data.runs.RunData.logmels` does.
     """
-    cache = EmbeddingCache(run.cache_dir, config)
-    run.drop_tracks(cache.check(run.tracks.path, progress=progress), "musicnn embeddings")
-    return cache.entries(dict(zip(run.tracks.track_id, run.tracks.path)))
+    return run.cached_entries(EmbeddingCache(run.cache_dir, config), "musicnn embeddings", progress=progress)
